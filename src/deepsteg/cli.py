@@ -1,0 +1,351 @@
+"""The ``deepsteg`` command: a thin shell over the Python API, one function per verb.
+
+User mistakes (missing or broken files, bad options, unknown models) end in one line on stderr and a non-zero
+exit, never a traceback, and never leave a partial output file (outputs are written atomically, and every
+output path is checked before any work starts). Set ``DEEPSTEG_DEBUG=1`` to see tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import warnings
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from deepsteg.errors import DeepstegError
+from deepsteg.io import DeepstegNotice
+
+app = typer.Typer(
+    help="Deep-learning image steganography: hide images in images, reveal them, train and evaluate models.",
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+)
+
+EXIT_USER_ERROR = 1
+EXIT_INTERNAL = 3
+
+
+def _err(msg: str) -> None:
+    print(f"deepsteg: error: {msg}", file=sys.stderr)
+
+
+def _show_notice(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                 line: Any = None) -> None:
+    if issubclass(category, DeepstegNotice):
+        print(f"deepsteg: note: {message}", file=sys.stderr)
+    else:
+        _orig_showwarning(message, category, filename, lineno, file, line)
+
+
+_orig_showwarning = warnings.showwarning
+
+
+@contextmanager
+def _user_errors():  # noqa: ANN202 - context manager
+    """Turn deepsteg's errors (and OS errors about files) into one line and exit code 1."""
+    warnings.showwarning = _show_notice
+    warnings.simplefilter("always", DeepstegNotice)
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except DeepstegError as e:
+        if os.environ.get("DEEPSTEG_DEBUG"):
+            raise
+        _err(str(e))
+        raise typer.Exit(EXIT_USER_ERROR) from None
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as e:
+        if os.environ.get("DEEPSTEG_DEBUG"):
+            raise
+        _err(f"{e.filename or ''}: {e.strerror or e}".lstrip(": "))
+        raise typer.Exit(EXIT_USER_ERROR) from None
+    except KeyboardInterrupt:
+        _err("interrupted")
+        raise typer.Exit(130) from None
+    except Exception as e:  # a bug, not a user mistake: still one line, with a way to see more
+        if os.environ.get("DEEPSTEG_DEBUG"):
+            raise
+        _err(f"internal error: {type(e).__name__}: {e} (set DEEPSTEG_DEBUG=1 for the traceback)")
+        raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _load_model(name: str, weights: Optional[Path], device: str):  # noqa: ANN202
+    import torch
+
+    from deepsteg.zoo import create_model
+
+    dev = _device(device)
+    model = create_model(name, pretrained=weights is None, weights=weights)
+    model = model.to(dev).eval()
+    if dev.type == "cpu" or dev.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)  # ~2× faster convolutions on CPU (oneDNN)
+    return model, dev
+
+
+def _device(device: str):  # noqa: ANN202
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DeepstegError("--device cuda asked for, but PyTorch sees no CUDA GPU")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise DeepstegError(f"unknown device {device!r} (use cpu, cuda or auto)") from None
+
+
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registered model name (see `deepsteg models`).")]
+WeightsOpt = Annotated[Optional[Path], typer.Option(help="Folder with model.safetensors + config.json "
+                                                         "(e.g. a training run's best/); default: shipped weights.")]
+DeviceOpt = Annotated[str, typer.Option(help="cpu, cuda or auto.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Allow the output to overwrite an input file.")]
+
+
+def _default_model() -> str:
+    from deepsteg.zoo import DEFAULT_MODEL
+
+    return DEFAULT_MODEL
+
+
+@app.command()
+def hide(
+    cover: Annotated[Path, typer.Argument(help="Cover image (PNG, JPEG, BMP, WebP, TIFF, …).")],
+    secrets: Annotated[list[Path], typer.Argument(help="Secret image(s) to hide in the cover.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Stego image to write (.png).")],
+    model: ModelOpt = "",
+    fit: Annotated[str, typer.Option(help="Secret of another size than the cover: resize (with a notice) "
+                                          "or error.")] = "resize",
+    weights: WeightsOpt = None,
+    device: DeviceOpt = "auto",
+    force: ForceOpt = False,
+) -> None:
+    """Hide SECRETS inside COVER and save the stego as an 8-bit PNG."""
+    with _user_errors():
+        import torch
+
+        from deepsteg import metrics
+        from deepsteg.io import check_output_path, fit_to, quantize, read_image, to_grey, write_png
+
+        if fit not in ("resize", "error"):
+            raise DeepstegError(f"--fit must be resize or error, not {fit!r}")
+        inputs = [cover, *secrets]
+        check_output_path(output, inputs, force)
+        c = read_image(cover)  # read every input before loading a model: bad files fail fast
+        raw = [read_image(p) for p in secrets]
+        net, dev = _load_model(model or _default_model(), weights, device)
+        for p, x, what in [(cover, c, "cover"), *[(q, r, "secret") for q, r in zip(secrets, raw)]]:
+            if min(x.shape[-2:]) < net.min_size:
+                raise DeepstegError(f"{p}: {what} is {x.shape[-1]}×{x.shape[-2]} pixels; {net.model_name} needs "
+                                    f"at least {net.min_size}×{net.min_size}")
+        ss = []
+        for p, s in zip(secrets, raw):
+            if net.secret_channels == 1 and s.shape[0] == 3:
+                from deepsteg.io import notice
+
+                notice(f"{p.name}: {net.model_name} hides a grey secret; colour converted to grey (BT.601 luma)")
+                s = to_grey(s)
+            ss.append(fit_to(s, tuple(c.shape[-2:]), fit, what=f"secret {p.name}"))
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            stego = net.hide(c[None].to(dev), *[s[None].to(dev) for s in ss]).cpu()
+        dt = time.perf_counter() - t0
+        write_png(stego[0], output, inputs=inputs, force=force)
+        q = quantize(stego)
+        print(f"{output}: {c.shape[-1]}×{c.shape[-2]} stego from {net.model_name}, cover PSNR "
+              f"{float(metrics.psnr(q, c[None])):.2f} dB after 8-bit rounding ({dt * 1000:.0f} ms)")
+
+
+@app.command()
+def reveal(
+    stego: Annotated[Path, typer.Argument(help="Stego image (the PNG written by `deepsteg hide`).")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Revealed image (.png); for several hidden "
+                                                              "images use {i} in the name (out_{i}.png).")],
+    model: ModelOpt = "",
+    weights: WeightsOpt = None,
+    device: DeviceOpt = "auto",
+    force: ForceOpt = False,
+) -> None:
+    """Reveal the hidden image(s) from STEGO."""
+    with _user_errors():
+        import torch
+
+        from deepsteg.io import check_output_path, read_image, write_png
+
+        s = read_image(stego)
+        net, dev = _load_model(model or _default_model(), weights, device)
+        k = net.num_secrets
+        if k > 1 and "{i}" not in output:
+            raise DeepstegError(f"{net.model_name} reveals {k} images; put {{i}} in -o (e.g. out_{{i}}.png)")
+        outs = [Path(output.replace("{i}", str(i + 1))) for i in range(k)]
+        for o in outs:
+            check_output_path(o, [stego], force)
+        with torch.inference_mode():
+            revealed = [r.cpu() for r in net.reveal(s[None].to(dev))]
+        for o, r in zip(outs, revealed):
+            write_png(r[0], o, inputs=[stego], force=force)
+            print(f"{o}: revealed {r.shape[-1]}×{r.shape[-2]} image ({net.model_name})")
+
+
+@app.command()
+def evaluate(
+    data: Annotated[list[Path], typer.Option("--data", help="Folder of images (sorted by name and paired).")],
+    model: ModelOpt = "",
+    size: Annotated[int, typer.Option(help="Centre-crop size.")] = 256,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the means (and rows) as JSON.")] = None,
+    weights: WeightsOpt = None,
+    limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N covers.")] = None,
+    device: DeviceOpt = "auto",
+) -> None:
+    """Hide, save the 8-bit PNG, re-read and reveal over a folder; print per-image and mean figures."""
+    with _user_errors():
+        from rich.console import Console
+        from rich.table import Table
+
+        from deepsteg.evaluate import evaluate_folder
+        from deepsteg.io import atomic_write_bytes, check_output_path
+
+        if size < 16:
+            raise DeepstegError("--size must be at least 16")
+        if json_path is not None:
+            check_output_path(json_path, [], suffixes=(".json",))
+        net, dev = _load_model(model or _default_model(), weights, device)
+        res = evaluate_folder(net, data, size=size, limit=limit, progress=sys.stderr.isatty(), device=dev)
+        table = Table(title=f"{net.model_name} on {', '.join(map(str, data))} ({size}×{size}, after PNG save)")
+        cols = [("cover_psnr", "cover PSNR"), ("cover_ssim", "cover SSIM"), ("secret_psnr", "secret PSNR"),
+                ("secret_ssim", "secret SSIM"), ("float_cover_psnr", "float cover PSNR"),
+                ("float_secret_psnr", "float secret PSNR")]
+        table.add_column("cover image")
+        for _, title in cols:
+            table.add_column(title, justify="right")
+        for r in res.rows:
+            table.add_row(r["cover"], *[f"{r[k]:.4f}" if "ssim" in k else f"{r[k]:.2f}" for k, _ in cols])
+        m = res.means()
+        table.add_section()
+        table.add_row(f"mean of {len(res.rows)}", *[f"{m[k]:.4f}" if "ssim" in k else f"{m[k]:.2f}" for k, _ in cols])
+        Console(width=160).print(table)
+        if json_path is not None:
+            blob = json.dumps(res.summary(), indent=2).encode() + b"\n"
+            atomic_write_bytes(json_path, lambda f: f.write(blob))
+            print(f"wrote {json_path}")
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Argument(help="Registered model name to train.")],
+    data: Annotated[list[Path], typer.Option("--data", help="Training image folder(s).")],
+    out: Annotated[Path, typer.Option("--out", help="Run directory (checkpoints, logs, best/ and last/).")],
+    val: Annotated[Optional[list[Path]], typer.Option("--val", help="Validation image folder(s).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out exactly.")] = False,
+    max_minutes: Annotated[Optional[float], typer.Option(help="Stop (with a checkpoint) after this long.")] = None,
+    steps: Annotated[int, typer.Option(help="Total optimisation steps.")] = 20_000,
+    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 16,
+    crop: Annotated[int, typer.Option(help="Training crop size.")] = 128,
+    val_crop: Annotated[int, typer.Option(help="Validation centre-crop size.")] = 256,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate (default: the model's).")] = None,
+    schedule: Annotated[str, typer.Option(help="constant, cosine or step.")] = "cosine",
+    seed: Annotated[int, typer.Option(help="Seed for weights and batches.")] = 0,
+    amp: Annotated[str, typer.Option(help="auto (bf16 on CUDA, fp32 on CPU), bf16 or fp32.")] = "auto",
+    channels_last: Annotated[bool, typer.Option(help="channels_last memory format.")] = True,
+    val_every: Annotated[int, typer.Option(help="Validate every N steps.")] = 500,
+    ckpt_every: Annotated[int, typer.Option(help="Checkpoint every N steps.")] = 500,
+    log_every: Annotated[int, typer.Option(help="Log every N steps.")] = 50,
+    device: DeviceOpt = "auto",
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch.")] = None,
+    workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
+    option: Annotated[Optional[list[str]], typer.Option("--set", help="Model option KEY=VALUE (JSON value), "
+                                                                       "e.g. --set use_ppm=false.")] = None,
+) -> None:
+    """Train MODEL (resumable; run in chunks with --max-minutes and --resume)."""
+    with _user_errors():
+        import torch
+
+        from deepsteg.train import TrainConfig, Trainer
+        from deepsteg.zoo import get_entry
+
+        get_entry(model)
+        if threads:
+            torch.set_num_threads(threads)
+        overrides: dict[str, Any] = {}
+        for kv in option or []:
+            if "=" not in kv:
+                raise DeepstegError(f"--set expects KEY=VALUE, got {kv!r}")
+            k, v = kv.split("=", 1)
+            try:
+                overrides[k] = json.loads(v)
+            except json.JSONDecodeError:
+                overrides[k] = v
+        cfg = TrainConfig(model=model, data=[str(d) for d in data], out=str(out), val=[str(v) for v in val or []],
+                          steps=steps, batch_size=batch_size, crop=crop, val_crop=val_crop, lr=lr, schedule=schedule,
+                          seed=seed, amp=amp, channels_last=channels_last, val_every=val_every, ckpt_every=ckpt_every,
+                          log_every=log_every, max_minutes=max_minutes, device=device, num_workers=workers,
+                          overrides=overrides)
+        result = Trainer(cfg, resume=resume).run()
+        if result:
+            print(json.dumps(result))
+
+
+@app.command()
+def models() -> None:
+    """List registered models, whether weights ship, and their measured figures."""
+    with _user_errors():
+        from rich.console import Console
+        from rich.table import Table
+
+        from deepsteg.zoo import DEFAULT_MODEL, get_entry, has_pretrained, list_models, pretrained_dir
+
+        table = Table(title="deepsteg models (figures: corpus/val, 256×256, after PNG save)")
+        for col in ("name", "weights", "cover PSNR", "secret PSNR", "description"):
+            table.add_column(col)
+        for name in list_models():
+            e = get_entry(name)
+            fig = pretrained_dir(name) / "metrics.json"
+            cp = sp = "—"
+            if fig.is_file():
+                m = json.loads(fig.read_text())
+                cp, sp = f"{m['cover_psnr']:.2f}", f"{m['secret_psnr']:.2f}"
+            mark = " (default)" if name == DEFAULT_MODEL else ""
+            table.add_row(name + mark, "yes" if has_pretrained(name) else "no", cp, sp, e.description)
+        Console(width=160).print(table)
+
+
+@app.command()
+def sample(
+    name: Annotated[str, typer.Argument(help="cover or secret.")] = "cover",
+) -> None:
+    """Print the path of a sample photo shipped with the package (for trying hide/reveal)."""
+    with _user_errors():
+        folder = Path(str(resources.files("deepsteg") / "samples"))
+        files = {p.stem: p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".png")}
+        if name not in files:
+            raise DeepstegError(f"no sample named {name!r}; samples: {', '.join(sorted(files))}")
+        print(files[name])
+
+
+@app.command()
+def card(model: ModelOpt = "") -> None:
+    """Print a model's model card (data, steps, hardware, figures)."""
+    with _user_errors():
+        from deepsteg.zoo import get_entry, model_card
+
+        name = model or _default_model()
+        get_entry(name)
+        text = model_card(name)
+        if not text:
+            raise DeepstegError(f"no model card ships for {name!r}")
+        print(text)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""Files ↔ tensors. The only place where images are decoded, rounded to 8 bits and written.
+
+Inside the library an image is an NCHW (or CHW) float tensor in [0, 1]. :func:`quantize` is *the* definition of
+"after saving an 8-bit PNG": every evaluation uses it, and :func:`write_png` writes exactly its values, so a
+figure computed on ``quantize(stego)`` is the figure a receiver of the PNG file gets.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from torch import Tensor
+
+from deepsteg.errors import ImageReadError, ImageWriteError
+
+#: Formats deepsteg decodes; anything else is refused before a decoder runs.
+READ_FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "TIFF", "GIF", "PPM")
+#: Default ceiling on decoded pixels, to refuse decompression bombs before allocating them (≈ 16k × 16k).
+MAX_PIXELS = int(os.environ.get("DEEPSTEG_MAX_PIXELS", 268_435_456))
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
+
+
+class DeepstegNotice(UserWarning):
+    """Something was changed on the user's behalf (alpha dropped, secret resized, colour made grey)."""
+
+
+def notice(message: str) -> None:
+    """Tell the user about an automatic conversion (printed as one line by the CLI)."""
+    warnings.warn(message, DeepstegNotice, stacklevel=3)
+
+
+def quantize(x: Tensor, straight_through: bool = False) -> Tensor:
+    """Round to the 8-bit grid exactly as :func:`write_png` will (round half to even, clamp to [0, 1]).
+
+    With ``straight_through=True`` the forward pass is rounded and the gradient passes unchanged, so a
+    network can be trained on the stego that a PNG file will really hold.
+    """
+    x = x.clamp(0.0, 1.0)
+    q = torch.round(x * 255.0) / 255.0
+    return x + (q - x).detach() if straight_through else q
+
+
+def to_uint8(x: Tensor) -> Tensor:
+    """Float [0, 1] → uint8, rounding (never truncating) as :func:`quantize` does."""
+    return torch.round(x.detach().clamp(0.0, 1.0) * 255.0).to(torch.uint8)
+
+
+def _to_rgb_array(im: Image.Image, name: str) -> np.ndarray:
+    """Decode any PIL mode to an H×W×3 float32 array in [0, 1]."""
+    mode = im.mode
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info):
+        notice(f"{name}: alpha channel dropped (deepsteg hides in RGB only)")
+        im = im.convert("RGBA").convert("RGB") if mode != "LA" else im.convert("L")
+        mode = im.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        arr = np.asarray(im, dtype=np.float64)
+        peak = 65535.0 if mode != "I" or arr.max(initial=0) > 255 else 255.0
+        grey = np.clip(arr / peak, 0.0, 1.0).astype(np.float32)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if mode == "F":
+        grey = np.clip(np.asarray(im, dtype=np.float32), 0.0, 1.0)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if mode != "RGB":
+        im = im.convert("RGB")  # 1, L, P, CMYK, YCbCr, LAB, HSV
+    return np.asarray(im, dtype=np.uint8).astype(np.float32) / 255.0
+
+
+def read_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> Tensor:
+    """Read an image file as a 3×H×W float32 RGB tensor in [0, 1].
+
+    Grey, palette and 16-bit images become RGB; alpha is dropped with a notice; EXIF orientation is applied.
+    Raises :class:`ImageReadError` (one clear sentence) for a missing, truncated, unknown or oversized file.
+    """
+    p = Path(path)
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
+    if not p.exists():
+        raise ImageReadError(f"{p}: no such file")
+    if p.is_dir():
+        raise ImageReadError(f"{p}: is a directory, not an image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(p, formats=READ_FORMATS) as im:
+                w, h = im.size
+                if w * h > limit:
+                    raise ImageReadError(
+                        f"{p}: declares {w}×{h} pixels ({w * h / 1e6:.0f} MP), over the {limit / 1e6:.0f} MP limit "
+                        "(a decompression bomb or a mistake; raise DEEPSTEG_MAX_PIXELS if it is real)"
+                    )
+                ImageFile.LOAD_TRUNCATED_IMAGES = False
+                im.load()
+                im = ImageOps.exif_transpose(im)
+                arr = _to_rgb_array(im, p.name)
+    except ImageReadError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ImageReadError(f"{p}: refused as a decompression bomb ({e})") from None
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{p}: not an image deepsteg can read ({', '.join(READ_FORMATS)})") from None
+    except PermissionError:
+        raise ImageReadError(f"{p}: permission denied") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageReadError(f"{p}: truncated or corrupt image ({e})") from None
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ImageReadError(f"{p}: image has no pixels")
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output_path(
+    path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = (), force: bool = False,
+    suffixes: tuple[str, ...] = (".png",),
+) -> Path:
+    """Validate an output path before any work is done, so a bad ``-o`` fails fast and writes nothing."""
+    out = Path(path)
+    if out.is_dir():
+        raise ImageWriteError(f"{out}: is a directory; give a file name")
+    if suffixes and out.suffix.lower() not in suffixes:
+        raise ImageWriteError(f"{out}: stego and revealed images are saved as lossless PNG; use a .png name "
+                              "(JPEG and other lossy formats destroy hidden data)")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise ImageWriteError(f"{out}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise ImageWriteError(f"{out}: directory {parent} is not writable")
+    if not force:
+        for inp in inputs:
+            if _same_file(out, Path(inp)):
+                raise ImageWriteError(f"{out}: is one of the inputs; refusing to overwrite it (use --force)")
+    return out
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], write) -> None:  # noqa: ANN001 - callable(file)
+    """Write through a temporary file in the same directory, fsync, then rename over ``path``.
+
+    Readers never see a half-written file, and an error leaves nothing behind.
+    """
+    out = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent if str(out.parent) else ".")
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs get the usual permissions
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_png(
+    image: Tensor, path: str | os.PathLike[str], *, inputs: Iterable[str | os.PathLike[str]] = (),
+    force: bool = False, compress_level: int = 6,
+) -> Path:
+    """Save a [0, 1] float (or uint8) CHW/1CHW tensor as an 8-bit RGB (or grey) PNG, atomically.
+
+    Values are rounded and clamped exactly as :func:`quantize`; ``inputs`` are never overwritten unless
+    ``force``.
+    """
+    out = check_output_path(path, inputs, force)
+    if image.dim() == 4:
+        if image.shape[0] != 1:
+            raise ImageWriteError(f"{out}: expected one image, got a batch of {image.shape[0]}")
+        image = image[0]
+    if image.dim() != 3 or image.shape[0] not in (1, 3):
+        raise ImageWriteError(f"{out}: expected a 1×H×W or 3×H×W tensor, got {tuple(image.shape)}")
+    u8 = image if image.dtype == torch.uint8 else to_uint8(image)
+    arr = u8.cpu().permute(1, 2, 0).numpy()
+    im = Image.fromarray(arr[..., 0], "L") if arr.shape[2] == 1 else Image.fromarray(np.ascontiguousarray(arr), "RGB")
+    try:
+        atomic_write_bytes(out, lambda f: im.save(f, format="PNG", compress_level=compress_level))
+    except OSError as e:
+        raise ImageWriteError(f"{out}: cannot write ({e.strerror or e})") from None
+    return out
+
+
+def fit_to(image: Tensor, size: tuple[int, int], mode: str = "resize", what: str = "secret") -> Tensor:
+    """Make ``image`` (CHW/NCHW) ``size`` = (H, W): resize with antialiasing and a notice, or refuse.
+
+    Used for a secret whose size differs from the cover's (``--fit resize|error``).
+    """
+    h, w = image.shape[-2:]
+    if (h, w) == tuple(size):
+        return image
+    if mode == "error":
+        raise ImageReadError(f"{what} is {w}×{h} but the cover is {size[1]}×{size[0]} (use --fit resize to resize it)")
+    if mode != "resize":
+        raise ValueError(f"fit mode must be 'resize' or 'error', not {mode!r}")
+    notice(f"{what} resized from {w}×{h} to the cover's {size[1]}×{size[0]}")
+    x = image.unsqueeze(0) if image.dim() == 3 else image
+    y = F.interpolate(x, size=tuple(size), mode="bicubic", align_corners=False, antialias=True).clamp(0.0, 1.0)
+    return y[0] if image.dim() == 3 else y
+
+
+def to_grey(x: Tensor) -> Tensor:
+    """RGB → luma (ITU-R BT.601, the Y of YCbCr) as a 1-channel image."""
+    r, g, b = x.unbind(-3)
+    return (0.299 * r + 0.587 * g + 0.114 * b).unsqueeze(-3)
+
+
+def list_images(*folders: str | os.PathLike[str]) -> list[Path]:
+    """All image files directly inside ``folders``, sorted by file name (the order ``evaluate`` pairs by)."""
+    files: list[Path] = []
+    for folder in folders:
+        d = Path(folder)
+        if not d.is_dir():
+            raise ImageReadError(f"{d}: no such directory")
+        files.extend(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(files, key=lambda p: (p.name, str(p)))

@@ -1,0 +1,138 @@
+"""The one interface every image-hiding method implements (cf. CompressAI's ``CompressionModel``).
+
+Everything downstream — the CLI, ``evaluate``, the trainer — talks only to :class:`ImageHider`:
+
+* ``hide(cover, *secrets) -> stego`` and ``reveal(stego) -> [secret, ...]`` on NCHW float tensors in [0, 1]
+  of any spatial size (inputs are padded to the network's multiple and cropped back);
+* ``training_step(batch, ctx)`` computes the method's losses and asks the trainer to optimise them, so a GAN
+  or a staged method supplies its own update order without owning the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from deepsteg.errors import ModelError
+
+
+class StepContext(Protocol):
+    """What the trainer offers a method during one training step."""
+
+    step: int
+    stage: str
+
+    def optimize(self, name: str, loss: Tensor) -> None:
+        """Back-propagate ``loss`` and step the optimiser called ``name``."""
+
+
+def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:
+    """Pad the bottom/right of ``x`` to a multiple of ``multiple`` by reflection; return the original size."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return x, (h, w)
+    # Reflection needs the pad to be smaller than the side; replicate covers tiny images.
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
+
+
+class ImageHider(nn.Module):
+    """Base class for networks that hide ``num_secrets`` images inside one cover image."""
+
+    #: Registry name, set by :func:`deepsteg.create_model`.
+    model_name: str = ""
+    #: How many secret images one stego carries.
+    num_secrets: int = 1
+    #: Channels of each secret as the network sees it (3 colour, 1 grey).
+    secret_channels: int = 3
+    #: Spatial sizes the network needs (inputs are padded up to this multiple).
+    size_multiple: int = 1
+    #: Smallest side the method accepts; smaller images are rejected with a clear error.
+    min_size: int = 16
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        self.config = config
+
+    # --- to implement --------------------------------------------------------------------------------
+    def _hide(self, cover: Tensor, secrets: Sequence[Tensor]) -> Tensor:
+        """Hide on inputs already padded to ``size_multiple``; return the float stego."""
+        raise NotImplementedError
+
+    def _reveal(self, stego: Tensor) -> list[Tensor]:
+        """Reveal on a stego already padded to ``size_multiple``."""
+        raise NotImplementedError
+
+    def training_losses(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        """Return (loss to minimise, scalars to log) for one batch."""
+        raise NotImplementedError
+
+    # --- shared behaviour ----------------------------------------------------------------------------
+    def config_dict(self) -> dict[str, Any]:
+        """The configuration as plain JSON-able data, stored beside the weights."""
+        return asdict(self.config)
+
+    def _check(self, x: Tensor, what: str) -> Tensor:
+        if not torch.is_tensor(x) or not x.is_floating_point():
+            raise ModelError(f"{what} must be a float tensor in [0, 1]")
+        if x.dim() == 3:
+            x = x.unsqueeze(0)
+        if x.dim() != 4:
+            raise ModelError(f"{what} must be CHW or NCHW, got shape {tuple(x.shape)}")
+        h, w = x.shape[-2:]
+        if min(h, w) < self.min_size:
+            raise ModelError(f"{what} is {w}×{h} pixels; {self.model_name or 'this model'} needs at least "
+                             f"{self.min_size}×{self.min_size}")
+        return x
+
+    def hide(self, cover: Tensor, *secrets: Tensor) -> Tensor:
+        """Hide ``secrets`` (each the cover's size) in ``cover``; returns the float stego in [0, 1].
+
+        Call :func:`deepsteg.io.quantize` (or save with :func:`deepsteg.io.write_png`) to get the 8-bit stego
+        that a receiver will actually see.
+        """
+        squeeze = cover.dim() == 3
+        cover = self._check(cover, "cover")
+        if len(secrets) != self.num_secrets:
+            raise ModelError(f"{self.model_name or 'this model'} hides exactly {self.num_secrets} secret "
+                             f"image(s); got {len(secrets)}")
+        checked = []
+        for i, s in enumerate(secrets):
+            s = self._check(s, f"secret {i + 1}")
+            if s.shape[-2:] != cover.shape[-2:]:
+                raise ModelError(f"secret {i + 1} is {s.shape[-1]}×{s.shape[-2]} but the cover is "
+                                 f"{cover.shape[-1]}×{cover.shape[-2]}; resize it first (deepsteg.io.fit_to)")
+            if s.shape[1] != self.secret_channels:
+                raise ModelError(f"secret {i + 1} has {s.shape[1]} channels; expected {self.secret_channels}")
+            checked.append(pad_to_multiple(s, self.size_multiple)[0])
+        padded, (h, w) = pad_to_multiple(cover, self.size_multiple)
+        stego = self._hide(padded, checked)[..., :h, :w]
+        return stego[0] if squeeze else stego
+
+    def reveal(self, stego: Tensor) -> list[Tensor]:
+        """Recover the hidden image(s) from a stego (ideally the 8-bit one read back from its PNG)."""
+        squeeze = stego.dim() == 3
+        stego = self._check(stego, "stego")
+        padded, (h, w) = pad_to_multiple(stego, self.size_multiple)
+        out = [s[..., :h, :w] for s in self._reveal(padded)]
+        return [s[0] for s in out] if squeeze else out
+
+    def training_step(self, batch: dict[str, Tensor], ctx: StepContext) -> dict[str, float]:
+        """One optimisation step; the default suits methods with a single loss and optimiser."""
+        loss, logs = self.training_losses(batch)
+        ctx.optimize("main", loss)
+        return logs
+
+    def optimizer_groups(self, stage: str) -> dict[str, Iterator[nn.Parameter]]:
+        """Parameters per optimiser name for ``stage``; methods with critics or stages override this."""
+        return {"main": self.parameters()}
+
+    def stages(self) -> list[tuple[str, float]]:
+        """Training stages as (name, fraction of total steps); one stage unless a method says otherwise."""
+        return [("main", 1.0)]

@@ -1,0 +1,5 @@
+"""The one training loop every method uses; methods supply losses, stages and optimiser groups."""
+
+from deepsteg.train.trainer import TrainConfig, Trainer, train
+
+__all__ = ["TrainConfig", "Trainer", "train"]

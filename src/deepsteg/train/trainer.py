@@ -1,0 +1,375 @@
+"""The trainer: owns the loop, devices, AMP, channels_last, optimisers, schedules, seeding, logging,
+validation after 8-bit rounding, checkpoints, exact resume and a wall-clock budget.
+
+Methods never see any of this; they implement :meth:`ImageHider.training_step` and call ``ctx.optimize``.
+
+Exact resume: a batch is a pure function of ``(seed, step)`` (see :mod:`deepsteg.data`), and a checkpoint holds
+model, optimisers, schedulers, every RNG state and the step, so ``stop at k, resume`` and ``run straight
+through`` produce bit-identical weights on the same machine.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from deepsteg.data import ImageBank, StegoPairDataset, StepBatchSampler
+from deepsteg.errors import TrainingError
+from deepsteg.io import atomic_write_bytes, quantize
+from deepsteg.metrics import psnr, ssim
+from deepsteg.models.base import ImageHider
+from deepsteg.zoo import create_model, save_pretrained
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run; saved as ``train_config.json`` and checked again on ``--resume``."""
+
+    model: str
+    data: list[str]
+    out: str
+    val: list[str] = field(default_factory=list)
+    steps: int = 20_000
+    batch_size: int = 16
+    crop: int = 128
+    val_crop: int = 256
+    lr: float | None = None
+    schedule: str = "cosine"  # constant | cosine | step
+    min_lr_ratio: float = 0.01
+    warmup_steps: int = 0
+    seed: int = 0
+    amp: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
+    channels_last: bool = True
+    val_every: int = 500
+    ckpt_every: int = 500
+    log_every: int = 50
+    max_minutes: float | None = None
+    device: str = "auto"
+    num_workers: int = 0
+    grad_clip: float | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    # Fields that may change between chunks of one run without breaking exact resume.
+    RESUMABLE_CHANGES = ("max_minutes", "num_workers", "val_every", "ckpt_every", "log_every", "device", "val")
+
+
+class _Context:
+    """The ``ctx`` a method's training_step receives."""
+
+    def __init__(self, trainer: Trainer) -> None:
+        self._t = trainer
+        self.step = 0
+        self.stage = "main"
+
+    def optimize(self, name: str, loss: Tensor) -> None:
+        """Back-propagate ``loss`` into the optimiser ``name`` and step it (grads zeroed first)."""
+        t = self._t
+        if name not in t.optimizers:
+            raise TrainingError(f"stage {self.stage!r} has no optimiser named {name!r}")
+        if not torch.isfinite(loss):
+            raise TrainingError(f"step {self.step}: loss is {loss.item()} (diverged); lower the learning rate")
+        opt = t.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if t.cfg.grad_clip:
+            params = [p for g in opt.param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, t.cfg.grad_clip)
+        opt.step()
+
+
+def _lr_lambda(cfg: TrainConfig, start: int, length: int) -> Callable[[int], float]:
+    def f(i: int) -> float:
+        warm = min(1.0, (i + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+        t = min(1.0, i / max(1, length))
+        if cfg.schedule == "constant":
+            return warm
+        if cfg.schedule == "step":  # ×0.1 at 50 % and 75 %
+            return warm * (0.1 ** ((t >= 0.5) + (t >= 0.75)))
+        lo = cfg.min_lr_ratio
+        return warm * (lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * t)))
+
+    return f
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def evaluate_batch(model: ImageHider, cover: Tensor, secrets: Tensor) -> dict[str, Tensor]:
+    """Hide, round to 8 bits, reveal; per-image metrics after rounding (unprefixed) and on floats (``float_``).
+
+    Secret metrics are means over the hidden images. The same function backs ``deepsteg evaluate``.
+    """
+    k = secrets.shape[1]
+    secret_list = [secrets[:, j] for j in range(k)]
+    stego = model.hide(cover, *secret_list)
+    stego_q = quantize(stego)
+    revealed_q = [quantize(r) for r in model.reveal(stego_q)]
+    revealed_f = model.reveal(stego)
+
+    def mean_over(fn: Callable[[Tensor, Tensor], Tensor], outs: list[Tensor]) -> Tensor:
+        return torch.stack([fn(o, s) for o, s in zip(outs, secret_list)]).mean(0)
+
+    return {
+        "cover_psnr": psnr(stego_q, cover), "cover_ssim": ssim(stego_q, cover),
+        "secret_psnr": mean_over(psnr, revealed_q), "secret_ssim": mean_over(ssim, revealed_q),
+        "float_cover_psnr": psnr(stego, cover), "float_secret_psnr": mean_over(psnr, revealed_f),
+    }
+
+
+class Trainer:
+    """Run (or resume) one training run described by a :class:`TrainConfig`."""
+
+    def __init__(self, cfg: TrainConfig, resume: bool = False, stop_after_steps: int | None = None,
+                 progress: bool = True) -> None:
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        self.resume = resume
+        self.stop_after_steps = stop_after_steps
+        self.progress = progress
+        self.device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto"
+                                   else cfg.device)
+        amp = cfg.amp if cfg.amp != "auto" else ("bf16" if self.device.type == "cuda" else "fp32")
+        if amp not in ("bf16", "fp32"):
+            raise TrainingError(f"amp must be auto, bf16 or fp32, not {cfg.amp!r}")
+        self.amp_dtype = torch.bfloat16 if amp == "bf16" else None
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.schedulers: dict[str, torch.optim.lr_scheduler.LambdaLR] = {}
+        self.step = 0
+        self.best = -math.inf
+
+    # --- set-up ------------------------------------------------------------------------------------------
+    def _check_resume_config(self) -> None:
+        saved = json.loads((self.out / "train_config.json").read_text())
+        now = dataclasses.asdict(self.cfg)
+        diff = [k for k in now if k not in TrainConfig.RESUMABLE_CHANGES and saved.get(k) != now[k]]
+        if diff:
+            raise TrainingError(f"{self.out}: --resume with different settings ({', '.join(diff)}); "
+                                "start a new run directory instead")
+
+    def _build_optimizers(self, stage: str) -> None:
+        lr = self.cfg.lr if self.cfg.lr is not None else getattr(self.model.config, "lr", 1e-3)
+        self.optimizers, self.schedulers = {}, {}
+        start, length = self.stage_bounds[stage]
+        for name, params in self.model.optimizer_groups(stage).items():
+            spec = params if isinstance(params, dict) else {"params": params}
+            params_list = list(spec["params"])
+            opt_lr = spec.get("lr", lr)
+            kind = spec.get("optimizer", "adam")
+            if kind == "adam":
+                opt = torch.optim.Adam(params_list, lr=opt_lr, betas=spec.get("betas", (0.9, 0.999)))
+            elif kind == "adamax":
+                opt = torch.optim.Adamax(params_list, lr=opt_lr)
+            elif kind == "sgd":
+                opt = torch.optim.SGD(params_list, lr=opt_lr, momentum=spec.get("momentum", 0.9))
+            else:
+                raise TrainingError(f"unknown optimizer {kind!r}")
+            self.optimizers[name] = opt
+            self.schedulers[name] = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(self.cfg, start, length))
+
+    def _stage_at(self, step: int) -> str:
+        for name, (start, length) in self.stage_bounds.items():
+            if start <= step < start + length:
+                return name
+        return list(self.stage_bounds)[-1]
+
+    def setup(self) -> None:
+        cfg = self.cfg
+        ckpt_path = self.out / CHECKPOINT
+        if self.resume:
+            if not ckpt_path.is_file():
+                raise TrainingError(f"{self.out}: nothing to resume (no {CHECKPOINT})")
+            self._check_resume_config()
+        elif ckpt_path.exists():
+            raise TrainingError(f"{self.out}: already holds a run; use --resume or another --out")
+        self.out.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(cfg.seed)
+        random.seed(cfg.seed)
+        self.model = create_model(cfg.model, **cfg.overrides).to(self.device)
+        if cfg.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        fractions = self.model.stages()
+        bounds, start = {}, 0
+        for i, (name, frac) in enumerate(fractions):
+            length = cfg.steps - start if i == len(fractions) - 1 else round(cfg.steps * frac)
+            bounds[name] = (start, length)
+            start += length
+        self.stage_bounds = bounds
+        self.bank = ImageBank(cfg.data)
+        self.bank.preload()
+        self.train_set = StegoPairDataset(self.bank, cfg.crop, "train", self.model.num_secrets, cfg.seed)
+        self.val_set = (StegoPairDataset(cfg.val, cfg.val_crop, "val", self.model.num_secrets)
+                        if cfg.val else None)
+        self.stage = self._stage_at(0)
+        if self.resume:
+            self._load_checkpoint(ckpt_path)
+        else:
+            self._build_optimizers(self.stage)
+            atomic_write_bytes(self.out / "train_config.json",
+                               lambda f: f.write(json.dumps(dataclasses.asdict(cfg), indent=2).encode()))
+
+    # --- checkpoints -------------------------------------------------------------------------------------
+    def _save_checkpoint(self) -> None:
+        state = {
+            "step": self.step, "stage": self.stage, "best": self.best, "model_name": self.cfg.model,
+            "model": self.model.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            "rng": _rng_state(),
+        }
+        atomic_write_bytes(self.out / CHECKPOINT, lambda f: torch.save(state, f))
+
+    def _load_checkpoint(self, path: Path) -> None:
+        # Our own file, but still loaded with weights_only=True: no code runs from a checkpoint.
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        if state.get("model_name") != self.cfg.model:
+            raise TrainingError(f"{path}: checkpoint is for {state.get('model_name')!r}, not {self.cfg.model!r}")
+        self.model.load_state_dict(state["model"])
+        self.step, self.stage, self.best = state["step"], state["stage"], state["best"]
+        self._build_optimizers(self.stage)
+        for k, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        for k, s in self.schedulers.items():
+            s.load_state_dict(state["schedulers"][k])
+        _set_rng_state(state["rng"])
+
+    # --- validation --------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def validate(self) -> dict[str, float]:
+        """Metrics after 8-bit rounding (plus float ones) over the validation folder."""
+        assert self.val_set is not None
+        was_training = self.model.training
+        self.model.eval()
+        sums: dict[str, float] = {}
+        n = 0
+        for i in range(len(self.val_set)):
+            item = self.val_set[i]
+            m = evaluate_batch(self.model, item["cover"][None].to(self.device),
+                               item["secrets"][None].to(self.device))
+            for k, v in m.items():
+                sums[k] = sums.get(k, 0.0) + float(v.sum())
+            n += 1
+        self.model.train(was_training)
+        return {k: v / n for k, v in sums.items()}
+
+    # --- logging -----------------------------------------------------------------------------------------
+    def _append_csv(self, name: str, row: dict[str, Any]) -> None:
+        path = self.out / name
+        new = not path.exists()
+        with open(path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(row), extrasaction="ignore")
+            if new:
+                w.writeheader()
+            w.writerow(row)
+
+    def _export(self, folder: str, metrics: dict[str, float] | None = None) -> None:
+        meta = {"step": str(self.step), "train_config": json.dumps(dataclasses.asdict(self.cfg))}
+        if metrics:
+            meta["val_metrics"] = json.dumps(metrics)
+        save_pretrained(self.model, self.out / folder, metadata=meta)
+
+    # --- the loop ----------------------------------------------------------------------------------------
+    def run(self) -> dict[str, float]:
+        """Train until ``steps``, the time budget, or ``stop_after_steps``; checkpoint on the way out."""
+        self.setup()
+        cfg = self.cfg
+        t0 = time.monotonic()
+        budget = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
+        stop = cfg.steps if self.stop_after_steps is None else min(cfg.steps, self.step + self.stop_after_steps)
+        loader = DataLoader(self.train_set, batch_sampler=StepBatchSampler(self.step, stop, cfg.batch_size),
+                            num_workers=cfg.num_workers, persistent_workers=False)
+        ctx = _Context(self)
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=cfg.steps, initial=self.step, desc=cfg.model, unit="step", dynamic_ncols=True)
+        window: dict[str, float] = {}
+        wn, wt = 0, time.monotonic()
+        last_val: dict[str, float] = {}
+        self.model.train()
+        autocast = torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                                  enabled=self.amp_dtype is not None)
+        try:
+            for batch in loader:
+                stage = self._stage_at(self.step)
+                if stage != self.stage:
+                    self.stage = stage
+                    self._build_optimizers(stage)
+                ctx.step, ctx.stage = self.step, self.stage
+                batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+                if cfg.channels_last:
+                    batch["cover"] = batch["cover"].contiguous(memory_format=torch.channels_last)
+                with autocast:
+                    logs = self.model.training_step(batch, ctx)
+                for s in self.schedulers.values():
+                    s.step()
+                self.step += 1
+                for k, v in logs.items():
+                    window[k] = window.get(k, 0.0) + v
+                wn += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix({k: f"{v:.2e}" for k, v in list(logs.items())[:3]}, refresh=False)
+                if self.step % cfg.log_every == 0 or self.step == stop:
+                    dt = time.monotonic() - wt
+                    lr = next(iter(self.optimizers.values())).param_groups[0]["lr"]
+                    self._append_csv("train.csv", {"step": self.step, "stage": self.stage, "lr": lr,
+                                                   "img_per_s": wn * cfg.batch_size / max(dt, 1e-9),
+                                                   **{k: v / wn for k, v in window.items()}})
+                    window, wn, wt = {}, 0, time.monotonic()
+                if self.val_set is not None and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
+                    last_val = self.validate()
+                    self._append_csv("val.csv", {"step": self.step, **last_val})
+                    score = last_val["cover_psnr"] + last_val["secret_psnr"]
+                    if score > self.best:
+                        self.best = score
+                        self._export("best", last_val)
+                    if bar is not None:
+                        bar.write(f"step {self.step}: cover {last_val['cover_psnr']:.2f} dB, "
+                                  f"secret {last_val['secret_psnr']:.2f} dB (after 8-bit rounding)")
+                if self.step % cfg.ckpt_every == 0:
+                    self._save_checkpoint()
+                if time.monotonic() - t0 > budget:
+                    if bar is not None:
+                        bar.write(f"time budget of {cfg.max_minutes} min reached at step {self.step}; "
+                                  "continue with --resume")
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+            if self.step > 0:
+                self._save_checkpoint()
+                self._export("last")
+        return last_val
+
+
+def train(cfg: TrainConfig, resume: bool = False, stop_after_steps: int | None = None,
+          progress: bool = True) -> dict[str, float]:
+    """Convenience wrapper: ``Trainer(cfg, resume).run()``."""
+    return Trainer(cfg, resume, stop_after_steps, progress).run()

@@ -1,0 +1,168 @@
+"""The command line: round trips at odd sizes, the evaluate JSON contract, and one clear line per user error."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+import deepsteg
+from deepsteg.cli import app
+from deepsteg.zoo import save_pretrained
+from tests.conftest import natural_like
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained (but deterministic) StegoPNet saved as a weights folder: fast, and the CLI path is the same."""
+    torch.manual_seed(0)
+    d = tmp_path_factory.mktemp("w") / "stegopnet"
+    save_pretrained(deepsteg.create_model("stegopnet").eval(), d)
+    return d
+
+
+def _run(*args: str):  # noqa: ANN202
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _one_line_error(result, pattern: str) -> None:  # noqa: ANN001
+    assert result.exit_code == 1, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("deepsteg: error:"), result.stderr
+    assert pattern in lines[0], lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_hide_reveal_round_trip_at_odd_size(tmp_path: Path, make_png, weights: Path) -> None:
+    cover, secret = make_png("c.png", 29, 37, seed=1), make_png("s.png", 29, 37, seed=2)
+    r = _run("hide", cover, secret, "-o", tmp_path / "stego.png", "--weights", weights, "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert "cover PSNR" in r.stdout
+    stego = Image.open(tmp_path / "stego.png")
+    assert stego.size == (37, 29) and stego.mode == "RGB"
+    r = _run("reveal", tmp_path / "stego.png", "-o", tmp_path / "out.png", "--weights", weights)
+    assert r.exit_code == 0, r.output
+    assert Image.open(tmp_path / "out.png").size == (37, 29)
+    # the CLI's stego is exactly the library's, rounded
+    m = deepsteg.create_model("stegopnet", weights=weights)
+    with torch.no_grad():
+        want = deepsteg.quantize(m.hide(deepsteg.read_image(cover), deepsteg.read_image(secret)))
+    assert torch.allclose(deepsteg.read_image(tmp_path / "stego.png"), want, atol=1.5 / 255)
+
+
+def test_secret_of_other_size_is_resized_with_notice_or_refused(tmp_path: Path, make_png, weights: Path) -> None:
+    cover, secret = make_png("c.png", 32, 32), make_png("s.png", 20, 44, seed=3)
+    r = _run("hide", cover, secret, "-o", tmp_path / "a.png", "--weights", weights)
+    assert r.exit_code == 0 and "note: secret s.png resized" in r.stderr
+    r = _run("hide", cover, secret, "-o", tmp_path / "b.png", "--weights", weights, "--fit", "error")
+    _one_line_error(r, "--fit resize")
+    assert not (tmp_path / "b.png").exists()
+
+
+def test_bad_inputs_give_one_clear_line_and_write_nothing(tmp_path: Path, make_png, weights: Path) -> None:
+    good = make_png("good.png", 32, 32)
+    out = tmp_path / "out.png"
+    (tmp_path / "text.png").write_text("not an image at all")
+    data = (tmp_path / "good.png").read_bytes()
+    (tmp_path / "trunc.png").write_bytes(data[: len(data) // 2])
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tmp_path / "tiny.png")
+    from tests.test_io import _raw_png
+
+    (tmp_path / "bomb.png").write_bytes(_raw_png(300_000, 300_000, 8, 2, None))
+    cases = [
+        (tmp_path / "missing.png", "no such file"),
+        (tmp_path / "text.png", "not an image"),
+        (tmp_path / "trunc.png", "truncated"),
+        (tmp_path / "tiny.png", "at least 16×16"),
+        (tmp_path / "bomb.png", "limit"),
+    ]
+    for bad, msg in cases:
+        _one_line_error(_run("hide", bad, good, "-o", out, "--weights", weights), msg)
+        _one_line_error(_run("hide", good, bad, "-o", out, "--weights", weights), msg)
+        assert not out.exists()
+    _one_line_error(_run("reveal", tmp_path / "trunc.png", "-o", out, "--weights", weights), "truncated")
+    _one_line_error(_run("hide", good, good, "-o", tmp_path / "nodir" / "o.png", "--weights", weights),
+                    "does not exist")
+    _one_line_error(_run("hide", good, good, "-o", good, "--weights", weights), "refusing to overwrite")
+    _one_line_error(_run("hide", good, good, "-o", tmp_path / "o.jpg", "--weights", weights), "PNG")
+    _one_line_error(_run("hide", good, good, "-o", out, "--model", "nope"), "unknown model")
+    _one_line_error(_run("hide", good, good, "-o", "/proc/deepsteg.png", "--weights", weights), "/proc")
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no temp files left
+
+
+def test_force_allows_overwriting_an_input(tmp_path: Path, make_png, weights: Path) -> None:
+    cover, secret = make_png("c.png", 32, 32, seed=1), make_png("s.png", 32, 32, seed=2)
+    before = cover.read_bytes()
+    r = _run("hide", cover, secret, "-o", cover, "--weights", weights, "--force")
+    assert r.exit_code == 0 and cover.read_bytes() != before
+
+
+def test_evaluate_json_contract(image_folder: Path, tmp_path: Path, weights: Path) -> None:
+    out = tmp_path / "e.json"
+    r = _run("evaluate", "--data", image_folder, "--size", "32", "--json", out, "--weights", weights,
+             "--model", "stegopnet")
+    assert r.exit_code == 0, r.output
+    res = json.loads(out.read_text())
+    keys = ["model", "n", "cover_psnr", "cover_ssim", "secret_psnr", "secret_ssim", "float_cover_psnr",
+            "float_secret_psnr"]
+    assert list(res)[: len(keys)] == keys
+    assert res["model"] == "stegopnet" and res["n"] == 6
+    rows = res["images"]
+    assert [row["cover"] for row in rows] == [f"im{i}.png" for i in range(6)]
+    assert [row["secrets"][0] for row in rows] == [f"im{(i + 3) % 6}.png" for i in range(6)]
+    assert res["cover_psnr"] == pytest.approx(sum(row["cover_psnr"] for row in rows) / 6)
+    assert "mean of 6" in r.stdout
+
+
+def test_evaluate_matches_the_library(image_folder: Path, weights: Path) -> None:
+    """The file round trip of evaluate equals quantize(): "after PNG save" means one thing everywhere."""
+    from deepsteg.data import StegoPairDataset
+    from deepsteg.evaluate import evaluate_folder
+    from deepsteg.train.trainer import evaluate_batch
+
+    m = deepsteg.create_model("stegopnet", weights=weights)
+    res = evaluate_folder(m, image_folder, size=32)
+    val = StegoPairDataset(image_folder, size=32, mode="val")
+    with torch.no_grad():
+        for i, row in enumerate(res.rows):
+            ref = evaluate_batch(m, val[i]["cover"][None], val[i]["secrets"][None])
+            assert row["cover_psnr"] == pytest.approx(float(ref["cover_psnr"]), abs=1e-4)
+            assert row["secret_psnr"] == pytest.approx(float(ref["secret_psnr"]), abs=1e-4)
+
+
+def test_models_sample_and_train_commands(image_folder: Path, tmp_path: Path) -> None:
+    r = _run("models")
+    assert r.exit_code == 0 and "stegopnet" in r.stdout and "stegopnet-noppm" in r.stdout
+    r = _run("sample", "cover")
+    assert r.exit_code == 0 and Path(r.stdout.strip()).is_file()
+    _one_line_error(_run("sample", "nope"), "no sample")
+    run = tmp_path / "run"
+    common = ["--data", image_folder, "--val", image_folder, "--out", run, "--steps", "3", "--batch-size", "2",
+              "--crop", "32", "--val-crop", "32", "--val-every", "3", "--set", "use_ppm=false"]
+    r = _run("train", "stegopnet", *common, "--max-minutes", "1e-6")  # budget ends the first chunk at step 1
+    assert r.exit_code == 0, r.output
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 1
+    assert json.loads((run / "last" / "config.json").read_text())["config"]["use_ppm"] is False
+    _one_line_error(_run("train", "stegopnet", *common), "already holds a run")
+    _one_line_error(_run("train", "stegopnet", *common[:-2], "--resume"), "different settings")
+    r = _run("train", "stegopnet", *common, "--resume")
+    assert r.exit_code == 0, r.output
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 3
+    assert json.loads(r.stdout.strip().splitlines()[-1])["cover_psnr"] > 0
+
+
+def test_real_process_error_has_no_traceback(tmp_path: Path) -> None:
+    p = subprocess.run([sys.executable, "-m", "deepsteg", "hide", str(tmp_path / "x.png"), str(tmp_path / "y.png"),
+                        "-o", str(tmp_path / "o.png")], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1
+    assert p.stderr.strip().count("\n") == 0 and "no such file" in p.stderr and "Traceback" not in p.stderr

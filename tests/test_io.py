@@ -1,0 +1,208 @@
+"""Image I/O: every supported kind of file decodes to the right RGB values; writing rounds, clamps and is atomic."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from deepsteg.errors import ImageReadError, ImageWriteError
+from deepsteg.io import DeepstegNotice, check_output_path, fit_to, quantize, read_image, to_uint8, write_png
+from tests.conftest import natural_like
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _raw_png(width: int, height: int, bit_depth: int, colour_type: int, rows: bytes | None) -> bytes:
+    """A hand-made PNG (Pillow cannot write 48-bit RGB, and a bomb needs a header without pixels)."""
+    out = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth,
+                                                                  colour_type, 0, 0, 0))
+    if rows is not None:
+        out += _png_chunk(b"IDAT", zlib.compress(rows))
+    return out + _png_chunk(b"IEND", b"")
+
+
+def test_rgb_png_reads_exact_8bit_values(tmp_path: Path) -> None:
+    arr = natural_like(9, 13)
+    Image.fromarray(arr).save(tmp_path / "a.png")
+    x = read_image(tmp_path / "a.png")
+    assert x.shape == (3, 9, 13) and x.dtype == torch.float32
+    assert torch.equal(to_uint8(x).permute(1, 2, 0), torch.from_numpy(arr))
+
+
+@pytest.mark.parametrize("fmt,ext,exact", [("BMP", "bmp", True), ("TIFF", "tif", True), ("WEBP", "webp", True),
+                                           ("JPEG", "jpg", False)])
+def test_other_formats(tmp_path: Path, fmt: str, ext: str, exact: bool) -> None:
+    arr = natural_like(16, 20)
+    p = tmp_path / f"a.{ext}"
+    Image.fromarray(arr).save(p, format=fmt, **({"quality": 95, "subsampling": 0} if fmt == "JPEG" else {"lossless": True} if fmt == "WEBP" else {}))
+    x = to_uint8(read_image(p)).permute(1, 2, 0).numpy().astype(int)
+    err = np.abs(x - arr.astype(int)).mean()
+    assert err == 0 if exact else err < 6
+
+
+def test_grey_and_palette_become_rgb(tmp_path: Path) -> None:
+    grey = natural_like(8, 8)[..., 0]
+    Image.fromarray(grey, "L").save(tmp_path / "g.png")
+    x = to_uint8(read_image(tmp_path / "g.png"))
+    assert x.shape == (3, 8, 8) and all(torch.equal(x[c], torch.from_numpy(grey)) for c in range(3))
+    rgb = Image.fromarray(natural_like(8, 8))
+    pal = rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    pal.save(tmp_path / "p.png")
+    want = np.asarray(pal.convert("RGB"))
+    assert np.array_equal(to_uint8(read_image(tmp_path / "p.png")).permute(1, 2, 0).numpy(), want)
+
+
+def test_rgba_drops_alpha_with_notice(tmp_path: Path) -> None:
+    arr = natural_like(8, 8)
+    rgba = np.dstack([arr, np.full((8, 8), 7, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    with pytest.warns(DeepstegNotice, match="alpha"):
+        x = read_image(tmp_path / "a.png")
+    assert np.array_equal(to_uint8(x).permute(1, 2, 0).numpy(), arr)
+
+
+def test_16bit_grey_png(tmp_path: Path) -> None:
+    vals = np.array([[0, 257, 65535], [32768, 1000, 60000]], dtype=np.uint16)
+    Image.fromarray(vals).save(tmp_path / "g16.png")
+    x = read_image(tmp_path / "g16.png")
+    assert torch.allclose(x[0].double(), torch.from_numpy(vals / 65535.0), atol=1e-6)
+
+
+def test_16bit_rgb_png(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    vals = rng.integers(0, 65536, (5, 7, 3), dtype=np.uint16)
+    rows = b"".join(b"\x00" + vals[r].astype(">u2").tobytes() for r in range(5))
+    (tmp_path / "rgb16.png").write_bytes(_raw_png(7, 5, 16, 2, rows))
+    x = read_image(tmp_path / "rgb16.png").permute(1, 2, 0).double().numpy()
+    assert np.abs(x - vals / 65535.0).max() <= 1 / 255  # at least 8-bit precision, right scale and order
+
+
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    arr = natural_like(10, 20)  # landscape pixels, EXIF says "rotate 90° CW" → portrait
+    im = Image.fromarray(arr)
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(tmp_path / "o.jpg", exif=exif.tobytes(), quality=95)
+    assert read_image(tmp_path / "o.jpg").shape == (3, 20, 10)
+
+
+def test_quantize_is_the_png_round_trip(tmp_path: Path) -> None:
+    x = torch.rand(3, 17, 23) * 1.2 - 0.1  # includes values outside [0, 1]
+    write_png(x, tmp_path / "q.png")
+    assert torch.equal(read_image(tmp_path / "q.png"), quantize(x))
+
+
+def test_rounding_not_truncation_and_clamping(tmp_path: Path) -> None:
+    vals = torch.tensor([100.6, 100.4, 100.5, 101.5, -3.0, 300.0, 254.7]) / 255
+    x = vals.view(1, 1, -1).expand(3, 1, -1).clone()
+    write_png(x, tmp_path / "r.png")
+    got = np.asarray(Image.open(tmp_path / "r.png"))[0, :, 0].tolist()
+    assert got == [101, 100, 100, 102, 0, 255, 255]  # round half to even, as torch.round
+
+
+def test_straight_through_quantize_passes_gradient() -> None:
+    x = torch.rand(4, requires_grad=True)
+    quantize(x, straight_through=True).sum().backward()
+    assert torch.equal(x.grad, torch.ones(4))
+
+
+def test_write_is_atomic_and_leaves_no_temp_files(tmp_path: Path) -> None:
+    write_png(torch.rand(3, 8, 8), tmp_path / "o.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png"]
+    assert oct(os.stat(tmp_path / "o.png").st_mode & 0o777) != oct(0o600)  # not mkstemp's private mode
+
+
+def test_write_failure_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*a, **k):  # noqa: ANN002, ANN003
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", boom)
+    with pytest.raises(ImageWriteError, match="No space"):
+        write_png(torch.rand(3, 8, 8), tmp_path / "o.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_never_overwrites_an_input_unless_forced(tmp_path: Path) -> None:
+    p = tmp_path / "in.png"
+    Image.fromarray(natural_like(8, 8)).save(p)
+    before = p.read_bytes()
+    with pytest.raises(ImageWriteError, match="input"):
+        write_png(torch.zeros(3, 8, 8), p, inputs=[p])
+    assert p.read_bytes() == before
+    write_png(torch.zeros(3, 8, 8), p, inputs=[p], force=True)
+    assert p.read_bytes() != before
+
+
+def test_output_path_errors(tmp_path: Path) -> None:
+    with pytest.raises(ImageWriteError, match="does not exist"):
+        check_output_path(tmp_path / "missing" / "o.png")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ImageWriteError):
+        check_output_path(tmp_path / "file" / "o.png")
+    with pytest.raises(ImageWriteError, match="PNG"):
+        check_output_path(tmp_path / "o.jpg")
+    with pytest.raises(ImageWriteError, match="directory"):
+        check_output_path(tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only directories")
+def test_unwritable_directory(tmp_path: Path) -> None:
+    d = tmp_path / "ro"
+    d.mkdir()
+    d.chmod(0o500)
+    try:
+        with pytest.raises(ImageWriteError, match="not writable"):
+            write_png(torch.zeros(3, 8, 8), d / "o.png")
+    finally:
+        d.chmod(0o700)
+
+
+def test_unwritable_filesystem_gives_clear_error() -> None:
+    if not Path("/proc/self").exists():
+        pytest.skip("needs /proc")
+    with pytest.raises(ImageWriteError):
+        write_png(torch.zeros(3, 8, 8), "/proc/deepsteg-test.png")
+
+
+def test_read_errors_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(ImageReadError, match="no such file"):
+        read_image(tmp_path / "nope.png")
+    with pytest.raises(ImageReadError, match="directory"):
+        read_image(tmp_path)
+    (tmp_path / "t.txt").write_text("hello, not an image")
+    with pytest.raises(ImageReadError, match="not an image"):
+        read_image(tmp_path / "t.txt")
+    buf = io.BytesIO()
+    Image.fromarray(natural_like(64, 64)).save(buf, format="PNG")
+    (tmp_path / "trunc.png").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(ImageReadError, match="truncated"):
+        read_image(tmp_path / "trunc.png")
+
+
+def test_decompression_bomb_refused_before_decoding(tmp_path: Path) -> None:
+    (tmp_path / "bomb.png").write_bytes(_raw_png(200_000, 200_000, 8, 2, None))
+    with pytest.raises(ImageReadError, match="limit"):
+        read_image(tmp_path / "bomb.png")
+    Image.fromarray(natural_like(40, 40)).save(tmp_path / "ok.png")
+    with pytest.raises(ImageReadError, match="limit"):
+        read_image(tmp_path / "ok.png", max_pixels=1000)
+
+
+def test_fit_to_resizes_with_notice_or_refuses() -> None:
+    x = torch.rand(3, 20, 30)
+    with pytest.warns(DeepstegNotice, match="resized"):
+        y = fit_to(x, (16, 24))
+    assert y.shape == (3, 16, 24) and 0 <= y.min() and y.max() <= 1
+    with pytest.raises(ImageReadError, match="--fit"):
+        fit_to(x, (16, 24), mode="error")
+    assert fit_to(x, (20, 30)) is x

@@ -1,0 +1,123 @@
+"""The trainer: a few CPU steps lower the loss; stop-and-resume reproduces an uninterrupted run bit for bit."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import deepsteg
+import deepsteg.metrics
+from deepsteg.errors import TrainingError
+from deepsteg.train import TrainConfig, Trainer, train
+
+
+def _cfg(folder: Path, out: Path, **kw) -> TrainConfig:  # noqa: ANN003
+    base = dict(model="stegopnet", data=[str(folder)], out=str(out), steps=6, batch_size=4, crop=32, val_crop=32,
+                val_every=1000, ckpt_every=1000, log_every=1, seed=1, num_workers=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def _fixed_batch_loss(model: deepsteg.ImageHider, batch: dict[str, torch.Tensor]) -> float:
+    model.train()  # batch statistics, as during training; no grad, so nothing is learnt from this batch
+    with torch.no_grad():
+        return model.training_losses(batch)[0].item()
+
+
+def test_twenty_cpu_steps_lower_the_loss(image_folder: Path, tmp_path: Path) -> None:
+    from deepsteg.data import StegoPairDataset
+
+    held = StegoPairDataset(image_folder, size=32, mode="train", seed=99)
+    batch = {k: torch.stack([held[i][k] for i in range(8)]) for k in ("cover", "secrets")}
+    cfg = _cfg(image_folder, tmp_path / "run", steps=20, schedule="constant")
+    torch.manual_seed(cfg.seed)
+    before = _fixed_batch_loss(deepsteg.create_model("stegopnet"), batch)
+    train(cfg, progress=False)
+    after = _fixed_batch_loss(deepsteg.create_model("stegopnet", weights=tmp_path / "run" / "last"), batch)
+    assert after < 0.8 * before, (before, after)
+    losses = [float(r["loss"]) for r in _rows(tmp_path / "run" / "train.csv")]
+    assert len(losses) == 20 and sum(losses[-5:]) < sum(losses[:5])
+
+
+def _all_state(run: Path) -> dict[str, torch.Tensor]:
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    flat = {f"model.{k}": v for k, v in state["model"].items()}
+    for name, opt in state["optimizers"].items():
+        for pid, s in opt["state"].items():
+            for k, v in s.items():
+                flat[f"opt.{name}.{pid}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
+    flat["step"] = torch.tensor(state["step"])
+    return flat
+
+
+def test_interrupt_and_resume_reproduces_uninterrupted_run_exactly(image_folder: Path, tmp_path: Path) -> None:
+    straight = tmp_path / "straight"
+    train(_cfg(image_folder, straight), progress=False)
+    chunked = tmp_path / "chunked"
+    Trainer(_cfg(image_folder, chunked), stop_after_steps=2, progress=False).run()  # "interrupted" at step 2
+    assert torch.load(chunked / "checkpoint.pt", weights_only=True)["step"] == 2
+    Trainer(_cfg(image_folder, chunked), resume=True, stop_after_steps=2, progress=False).run()
+    Trainer(_cfg(image_folder, chunked), resume=True, progress=False).run()
+    a, b = _all_state(straight), _all_state(chunked)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    losses_a = [r["loss"] for r in _rows(straight / "train.csv")]
+    losses_b = [r["loss"] for r in _rows(chunked / "train.csv")]
+    assert losses_a == losses_b
+
+
+def test_resume_guards(image_folder: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    with pytest.raises(TrainingError, match="nothing to resume"):
+        Trainer(_cfg(image_folder, run), resume=True, progress=False).run()
+    Trainer(_cfg(image_folder, run), stop_after_steps=1, progress=False).run()
+    with pytest.raises(TrainingError, match="already holds a run"):
+        Trainer(_cfg(image_folder, run), progress=False).run()
+    with pytest.raises(TrainingError, match="different settings.*batch_size"):
+        Trainer(_cfg(image_folder, run, batch_size=2), resume=True, progress=False).run()
+    # what may change between chunks does not block a resume
+    Trainer(_cfg(image_folder, run, max_minutes=5.0, log_every=3), resume=True, progress=False).run()
+
+
+def test_time_budget_stops_with_a_checkpoint(image_folder: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(_cfg(image_folder, run, steps=50, max_minutes=1e-6), progress=False)
+    step = torch.load(run / "checkpoint.pt", weights_only=True)["step"]
+    assert step == 1
+    train(_cfg(image_folder, run, steps=50, max_minutes=1e-6), resume=True, progress=False)
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 2
+
+
+def test_validation_after_rounding_and_exports(image_folder: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    result = train(_cfg(image_folder, run, steps=4, val=[str(image_folder)], val_every=2), progress=False)
+    for key in ("cover_psnr", "cover_ssim", "secret_psnr", "secret_ssim", "float_cover_psnr", "float_secret_psnr"):
+        assert key in result
+    rows = _rows(run / "val.csv")
+    assert [r["step"] for r in rows] == ["2", "4"]
+    for folder in ("best", "last"):
+        m = deepsteg.create_model("stegopnet", weights=run / folder)
+        assert not m.training
+    cfg = json.loads((run / "train_config.json").read_text())
+    assert cfg["crop"] == 32 and cfg["model"] == "stegopnet"
+
+
+def test_rounded_metrics_come_from_the_8bit_stego() -> None:
+    from deepsteg.train.trainer import evaluate_batch
+
+    m = deepsteg.create_model("stegopnet").eval()
+    cover, secrets = torch.rand(2, 3, 32, 32), torch.rand(2, 1, 3, 32, 32)
+    with torch.no_grad():
+        r = evaluate_batch(m, cover, secrets)
+        stego = deepsteg.quantize(m.hide(cover, secrets[:, 0]))
+    assert torch.allclose(r["cover_psnr"], deepsteg.metrics.psnr(stego, cover))
