@@ -52,7 +52,7 @@ def test_hide_reveal_round_trip_at_odd_size(tmp_path: Path, make_png, weights: P
     r = _run("reveal", tmp_path / "stego.png", "-o", tmp_path / "out.png", "--weights", weights)
     assert r.exit_code == 0, r.output
     assert Image.open(tmp_path / "out.png").size == (37, 29)
-    # the CLI's stego is exactly the library's, rounded
+    # the CLI's stego is the library's, rounded (equal up to 1 LSB: the CLI runs channels_last convolutions)
     m = deepsteg.create_model("stegopnet", weights=weights)
     with torch.no_grad():
         want = deepsteg.quantize(m.hide(deepsteg.read_image(cover), deepsteg.read_image(secret)))
@@ -166,3 +166,33 @@ def test_real_process_error_has_no_traceback(tmp_path: Path) -> None:
                         "-o", str(tmp_path / "o.png")], capture_output=True, text=True, timeout=120)
     assert p.returncode == 1
     assert p.stderr.strip().count("\n") == 0 and "no such file" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_weights_folder_names_its_model(tmp_path: Path, make_png) -> None:
+    d = tmp_path / "noppm"
+    save_pretrained(deepsteg.create_model("stegopnet-noppm").eval(), d)
+    c, s = make_png("c.png", 32, 32, seed=1), make_png("s.png", 32, 32, seed=2)
+    r = _run("hide", c, s, "-o", tmp_path / "o.png", "--weights", d)
+    assert r.exit_code == 0 and "from stegopnet-noppm" in r.stdout
+
+
+def test_train_and_evaluate_bad_inputs(image_folder: Path, tmp_path: Path, weights: Path) -> None:
+    run = tmp_path / "run"
+    base = ["train", "stegopnet", "--data", image_folder, "--out", run]
+    _one_line_error(_run(*base, "--crop", "40"), "multiples of 16")
+    _one_line_error(_run(*base, "--val-every", "0"), "val_every")
+    _one_line_error(_run(*base, "--schedule", "linear"), "schedule")
+    _one_line_error(_run(*base, "--device", "cuda:0" if not torch.cuda.is_available() else "nonsense"), "")
+    _one_line_error(_run("train", "stegopnet", "--data", tmp_path / "missing", "--out", run), "no such")
+    _one_line_error(_run("train", "nope", "--data", image_folder, "--out", run), "unknown model")
+    assert not run.exists()
+    _one_line_error(_run("evaluate", "--data", image_folder, "--limit", "0", "--weights", weights), "--limit")
+    _one_line_error(_run("evaluate", "--data", tmp_path / "missing", "--weights", weights), "no such directory")
+    _one_line_error(_run("evaluate", "--data", image_folder, "--json", tmp_path / "x.txt", "--weights", weights),
+                    ".json")
+
+
+def test_usage_errors_are_one_line_too(tmp_path: Path) -> None:
+    p = subprocess.run([sys.executable, "-m", "deepsteg", "hide", str(tmp_path / "x.png")], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "Missing" in p.stderr

@@ -84,7 +84,13 @@ def test_16bit_rgb_png(tmp_path: Path) -> None:
     rows = b"".join(b"\x00" + vals[r].astype(">u2").tobytes() for r in range(5))
     (tmp_path / "rgb16.png").write_bytes(_raw_png(7, 5, 16, 2, rows))
     x = read_image(tmp_path / "rgb16.png").permute(1, 2, 0).double().numpy()
-    assert np.abs(x - vals / 65535.0).max() <= 1 / 255  # at least 8-bit precision, right scale and order
+    assert np.abs(x - vals / 65535.0).max() < 1e-6  # every bit kept (Pillow alone keeps only the high byte)
+    rgba = np.dstack([vals, np.full((5, 7), 65535, np.uint16)])
+    rows = b"".join(b"\x00" + rgba[r].astype(">u2").tobytes() for r in range(5))
+    (tmp_path / "rgba16.png").write_bytes(_raw_png(7, 5, 16, 6, rows))
+    with pytest.warns(DeepstegNotice, match="alpha"):
+        y = read_image(tmp_path / "rgba16.png").permute(1, 2, 0).double().numpy()
+    assert np.abs(y - vals / 65535.0).max() < 1e-6
 
 
 def test_exif_orientation_is_applied(tmp_path: Path) -> None:
@@ -92,8 +98,11 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     im = Image.fromarray(arr)
     exif = im.getexif()
     exif[0x0112] = 6
-    im.save(tmp_path / "o.jpg", exif=exif.tobytes(), quality=95)
-    assert read_image(tmp_path / "o.jpg").shape == (3, 20, 10)
+    im.save(tmp_path / "o.jpg", exif=exif.tobytes(), quality=95, subsampling=0)
+    x = to_uint8(read_image(tmp_path / "o.jpg")).permute(1, 2, 0).numpy().astype(int)
+    assert x.shape == (20, 10, 3)
+    cw, ccw = np.rot90(arr, -1).astype(int), np.rot90(arr, 1).astype(int)
+    assert np.abs(x - cw).mean() < 6 < np.abs(x - ccw).mean()  # rotated the right way
 
 
 def test_quantize_is_the_png_round_trip(tmp_path: Path) -> None:
@@ -191,7 +200,7 @@ def test_read_errors_are_clear(tmp_path: Path) -> None:
 
 def test_decompression_bomb_refused_before_decoding(tmp_path: Path) -> None:
     (tmp_path / "bomb.png").write_bytes(_raw_png(200_000, 200_000, 8, 2, None))
-    with pytest.raises(ImageReadError, match="limit"):
+    with pytest.raises(ImageReadError, match="200000×200000 pixels .* MP limit"):
         read_image(tmp_path / "bomb.png")
     Image.fromarray(natural_like(40, 40)).save(tmp_path / "ok.png")
     with pytest.raises(ImageReadError, match="limit"):
@@ -206,3 +215,14 @@ def test_fit_to_resizes_with_notice_or_refuses() -> None:
     with pytest.raises(ImageReadError, match="--fit"):
         fit_to(x, (16, 24), mode="error")
     assert fit_to(x, (20, 30)) is x
+
+
+def test_list_images_recurses_and_sorts(tmp_path: Path) -> None:
+    from deepsteg.io import list_images
+
+    for rel in ["b.png", "a/c.png", "a/b.jpg", ".hidden/x.png", "notes.txt"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    assert [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)] == ["a/b.jpg", "a/c.png", "b.png"]
+    with pytest.raises(ImageReadError, match="no such directory"):
+        list_images(tmp_path / "nope")

@@ -11,6 +11,7 @@ import torch
 
 import deepsteg
 import deepsteg.metrics
+import deepsteg.models
 from deepsteg.errors import TrainingError
 from deepsteg.train import TrainConfig, Trainer, train
 
@@ -121,3 +122,60 @@ def test_rounded_metrics_come_from_the_8bit_stego() -> None:
         r = evaluate_batch(m, cover, secrets)
         stego = deepsteg.quantize(m.hide(cover, secrets[:, 0]))
     assert torch.allclose(r["cover_psnr"], deepsteg.metrics.psnr(stego, cover))
+
+
+def test_bf16_autocast_path_trains(image_folder: Path, tmp_path: Path) -> None:
+    """The AMP path (bf16 autocast, the default on CUDA) runs and learns on the CPU too; the stego stays fp32 so
+    the straight-through rounding sees exact 8-bit levels."""
+    run = tmp_path / "run"
+    train(_cfg(image_folder, run, steps=3, amp="bf16"), progress=False)
+    losses = [float(r["loss"]) for r in _rows(run / "train.csv")]
+    assert len(losses) == 3 and all(l == l and l < 1 for l in losses)  # finite
+    m = deepsteg.create_model("stegopnet", weights=run / "last")
+    with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
+        stego = m.hide(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32))
+    assert stego.dtype == torch.float32
+
+
+def test_crash_mid_run_resumes_exactly_from_the_periodic_checkpoint(image_folder: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash inside step 4 (after checkpoints at 2) must not save a half-updated state; resuming from the last
+    periodic checkpoint reproduces the uninterrupted run: weights, optimiser, and both logs."""
+    kw = dict(steps=6, ckpt_every=2, val_every=2, log_every=2, val=[str(image_folder)])
+    straight = tmp_path / "straight"
+    train(_cfg(image_folder, straight, **kw), progress=False)
+    crashed = tmp_path / "crashed"
+    real_step = deepsteg.models.StegoPNet.training_step
+    calls = {"n": 0}
+
+    def flaky(self, batch, ctx):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        out = real_step(self, batch, ctx)  # the optimiser has stepped …
+        if calls["n"] == 4:
+            raise KeyboardInterrupt  # … and the process dies before the step is complete
+        return out
+
+    monkeypatch.setattr(deepsteg.models.StegoPNet, "training_step", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(image_folder, crashed, **kw), progress=False)
+    monkeypatch.setattr(deepsteg.models.StegoPNet, "training_step", real_step)
+    assert torch.load(crashed / "checkpoint.pt", weights_only=True)["step"] == 2
+    train(_cfg(image_folder, crashed, **kw), resume=True, progress=False)
+    a, b = _all_state(straight), _all_state(crashed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    for log in ("train.csv", "val.csv"):
+        ra, rb = _rows(straight / log), _rows(crashed / log)
+        drop = ("elapsed_s", "img_per_s")
+        assert [{k: v for k, v in r.items() if k not in drop} for r in ra] == \
+               [{k: v for k, v in r.items() if k not in drop} for r in rb]
+
+
+@pytest.mark.parametrize("kw,msg", [
+    (dict(schedule="linear"), "schedule"), (dict(val_every=0), "val_every"), (dict(batch_size=1), "batch_size"),
+    (dict(crop=40), "multiples of 16"), (dict(device="nonsense"), "unknown device"), (dict(lr=-1.0), "lr"),
+])
+def test_bad_training_settings_are_refused_before_anything_is_written(image_folder: Path, tmp_path: Path,
+                                                                     kw: dict, msg: str) -> None:
+    with pytest.raises(TrainingError, match=msg):
+        train(_cfg(image_folder, tmp_path / "run", **kw), progress=False)
+    assert not (tmp_path / "run").exists()

@@ -60,9 +60,12 @@ def _user_errors():  # noqa: ANN202 - context manager
             raise
         _err(str(e))
         raise typer.Exit(EXIT_USER_ERROR) from None
-    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as e:
+    except OSError as e:
         if os.environ.get("DEEPSTEG_DEBUG"):
             raise
+        if e.filename is None and not isinstance(e, (FileNotFoundError, PermissionError)):
+            _err(f"internal error: OSError: {e} (set DEEPSTEG_DEBUG=1 for the traceback)")
+            raise typer.Exit(EXIT_INTERNAL) from None
         _err(f"{e.filename or ''}: {e.strerror or e}".lstrip(": "))
         raise typer.Exit(EXIT_USER_ERROR) from None
     except KeyboardInterrupt:
@@ -78,8 +81,16 @@ def _user_errors():  # noqa: ANN202 - context manager
 def _load_model(name: str, weights: Optional[Path], device: str):  # noqa: ANN202
     import torch
 
-    from deepsteg.zoo import create_model
+    from deepsteg.zoo import DEFAULT_MODEL, create_model
 
+    if not name:  # --weights DIR names its model in config.json; otherwise the default model
+        name = DEFAULT_MODEL
+        cfg = (weights.parent if weights.is_file() else weights) / "config.json" if weights is not None else None
+        if cfg is not None and cfg.is_file():
+            try:
+                name = json.loads(cfg.read_text()).get("model", DEFAULT_MODEL)
+            except json.JSONDecodeError:
+                raise DeepstegError(f"{cfg}: not valid JSON") from None
     dev = _device(device)
     model = create_model(name, pretrained=weights is None, weights=weights)
     model = model.to(dev).eval()
@@ -139,7 +150,7 @@ def hide(
         check_output_path(output, inputs, force)
         c = read_image(cover)  # read every input before loading a model: bad files fail fast
         raw = [read_image(p) for p in secrets]
-        net, dev = _load_model(model or _default_model(), weights, device)
+        net, dev = _load_model(model, weights, device)
         for p, x, what in [(cover, c, "cover"), *[(q, r, "secret") for q, r in zip(secrets, raw)]]:
             if min(x.shape[-2:]) < net.min_size:
                 raise DeepstegError(f"{p}: {what} is {x.shape[-1]}×{x.shape[-2]} pixels; {net.model_name} needs "
@@ -179,7 +190,7 @@ def reveal(
         from deepsteg.io import check_output_path, read_image, write_png
 
         s = read_image(stego)
-        net, dev = _load_model(model or _default_model(), weights, device)
+        net, dev = _load_model(model, weights, device)
         k = net.num_secrets
         if k > 1 and "{i}" not in output:
             raise DeepstegError(f"{net.model_name} reveals {k} images; put {{i}} in -o (e.g. out_{{i}}.png)")
@@ -213,9 +224,11 @@ def evaluate(
 
         if size < 16:
             raise DeepstegError("--size must be at least 16")
+        if limit is not None and limit < 1:
+            raise DeepstegError("--limit must be at least 1")
         if json_path is not None:
             check_output_path(json_path, [], suffixes=(".json",))
-        net, dev = _load_model(model or _default_model(), weights, device)
+        net, dev = _load_model(model, weights, device)
         res = evaluate_folder(net, data, size=size, limit=limit, progress=sys.stderr.isatty(), device=dev)
         table = Table(title=f"{net.model_name} on {', '.join(map(str, data))} ({size}×{size}, after PNG save)")
         cols = [("cover_psnr", "cover PSNR"), ("cover_ssim", "cover SSIM"), ("secret_psnr", "secret PSNR"),
@@ -281,12 +294,13 @@ def train(
                 overrides[k] = json.loads(v)
             except json.JSONDecodeError:
                 overrides[k] = v
-        cfg = TrainConfig(model=model, data=[str(d) for d in data], out=str(out), val=[str(v) for v in val or []],
+        cfg = TrainConfig(model=model, data=[str(d.resolve()) for d in data], out=str(out.resolve()),
+                          val=[str(v.resolve()) for v in val or []],
                           steps=steps, batch_size=batch_size, crop=crop, val_crop=val_crop, lr=lr, schedule=schedule,
                           seed=seed, amp=amp, channels_last=channels_last, val_every=val_every, ckpt_every=ckpt_every,
                           log_every=log_every, max_minutes=max_minutes, device=device, num_workers=workers,
                           overrides=overrides)
-        result = Trainer(cfg, resume=resume).run()
+        result = Trainer(cfg, resume=resume, progress=sys.stderr.isatty()).run()
         if result:
             print(json.dumps(result))
 
@@ -343,8 +357,24 @@ def card(model: ModelOpt = "") -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: usage mistakes also end in one line (not click's multi-line box)."""
+    try:
+        code = app(standalone_mode=False)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        sys.exit(130)
+    except Exception as e:  # click's UsageError / BadParameter / Abort (vendored by typer)
+        if type(e).__name__ == "NoArgsIsHelpError":  # bare `deepsteg`: show the help, not an error
+            print(e.format_message())
+            sys.exit(0)
+        if hasattr(e, "format_message"):
+            _err(f"{e.format_message()} (see deepsteg --help)")
+            sys.exit(getattr(e, "exit_code", 2) or 2)
+        if type(e).__name__ == "Abort":
+            _err("aborted")
+            sys.exit(1)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

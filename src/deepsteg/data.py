@@ -54,6 +54,8 @@ class ImageBank:
         paths: list[Path] = []
         for s in sources:
             p = Path(s)
+            if not p.exists():
+                raise ImageReadError(f"{p}: no such directory or file")
             paths.extend(list_images(p) if p.is_dir() else [p])
         if not paths:
             raise ImageReadError(f"no images found in {', '.join(map(str, sources))}")

@@ -22,7 +22,7 @@ import torch
 from deepsteg import metrics
 from deepsteg.data import centre_crop, pair_indices
 from deepsteg.errors import ImageReadError
-from deepsteg.io import list_images, quantize, read_image, to_grey, write_png
+from deepsteg.io import list_images, notice, quantize, read_image, to_grey, write_png
 from deepsteg.models.base import ImageHider
 
 
@@ -85,7 +85,10 @@ def evaluate_folder(
 
     def crop(j: int) -> torch.Tensor:
         if j not in crops:
-            crops[j] = centre_crop(read_image(files[j]), size)
+            img = read_image(files[j])
+            if min(img.shape[-2:]) < size:
+                notice(f"{files[j].name}: {img.shape[-1]}×{img.shape[-2]} is smaller than --size {size}; upscaled")
+            crops[j] = centre_crop(img, size)
         return crops[j]
 
     with tempfile.TemporaryDirectory(prefix="deepsteg-eval-") as tmp:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from deepsteg.errors import ImageReadError, ImageWriteError
@@ -45,7 +45,7 @@ def quantize(x: Tensor, straight_through: bool = False) -> Tensor:
     With ``straight_through=True`` the forward pass is rounded and the gradient passes unchanged, so a
     network can be trained on the stego that a PNG file will really hold.
     """
-    x = x.clamp(0.0, 1.0)
+    x = x.float().clamp(0.0, 1.0)  # fp32: bf16 cannot hold the 8-bit grid
     q = torch.round(x * 255.0) / 255.0
     return x + (q - x).detach() if straight_through else q
 
@@ -75,6 +75,25 @@ def _to_rgb_array(im: Image.Image, name: str) -> np.ndarray:
     return np.asarray(im, dtype=np.uint8).astype(np.float32) / 255.0
 
 
+def _png_16bit_colour(p: Path) -> bool:
+    """True for 16-bit RGB/RGBA/grey+alpha PNGs, which Pillow truncates to their high byte."""
+    with open(p, "rb") as f:
+        head = f.read(26)
+    return head[:8] == b"\x89PNG\r\n\x1a\n" and head[24] == 16 and head[25] in (2, 4, 6)
+
+
+def _read_png16(p: Path, name: str) -> np.ndarray:
+    import png  # pypng: reads every bit of 16-bit colour PNGs
+
+    w, h, rows, info = png.Reader(filename=str(p)).asDirect()
+    planes = info["planes"]
+    arr = np.vstack([np.asarray(r, dtype=np.uint16) for r in rows]).reshape(h, w, planes).astype(np.float32) / 65535
+    if info["alpha"]:
+        notice(f"{name}: alpha channel dropped (deepsteg hides in RGB only)")
+        arr = arr[..., :-1]
+    return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr
+
+
 def read_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> Tensor:
     """Read an image file as a 3×H×W float32 RGB tensor in [0, 1].
 
@@ -87,19 +106,26 @@ def read_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> T
         raise ImageReadError(f"{p}: no such file")
     if p.is_dir():
         raise ImageReadError(f"{p}: is a directory, not an image")
+    pil_limit = Image.MAX_IMAGE_PIXELS
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(p, formats=READ_FORMATS) as im:
-                w, h = im.size
-                if w * h > limit:
-                    raise ImageReadError(
-                        f"{p}: declares {w}×{h} pixels ({w * h / 1e6:.0f} MP), over the {limit / 1e6:.0f} MP limit "
-                        "(a decompression bomb or a mistake; raise DEEPSTEG_MAX_PIXELS if it is real)"
-                    )
-                ImageFile.LOAD_TRUNCATED_IMAGES = False
+        # Our limit decides (with its hint), not Pillow's built-in one, which fires first inside open().
+        Image.MAX_IMAGE_PIXELS = None
+        with Image.open(p, formats=READ_FORMATS) as im:
+            Image.MAX_IMAGE_PIXELS = pil_limit
+            w, h = im.size
+            if w * h > limit:
+                raise ImageReadError(
+                    f"{p}: declares {w}×{h} pixels ({w * h / 1e6:.0f} MP), over the {limit / 1e6:.0f} MP limit "
+                    "(a decompression bomb or a mistake; raise DEEPSTEG_MAX_PIXELS if it is real)"
+                )
+            if im.format == "PNG" and _png_16bit_colour(p):
+                arr = _read_png16(p, p.name)
+            else:
                 im.load()
-                im = ImageOps.exif_transpose(im)
+                try:
+                    im = ImageOps.exif_transpose(im)
+                except Exception:  # malformed EXIF must not make a readable image unreadable
+                    notice(f"{p.name}: unreadable EXIF orientation ignored")
                 arr = _to_rgb_array(im, p.name)
     except ImageReadError:
         raise
@@ -109,8 +135,10 @@ def read_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> T
         raise ImageReadError(f"{p}: not an image deepsteg can read ({', '.join(READ_FORMATS)})") from None
     except PermissionError:
         raise ImageReadError(f"{p}: permission denied") from None
-    except (OSError, SyntaxError, ValueError) as e:
+    except Exception as e:  # OSError, SyntaxError, ValueError, zlib/png errors from broken files
         raise ImageReadError(f"{p}: truncated or corrupt image ({e})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = pil_limit
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ImageReadError(f"{p}: image has no pixels")
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
@@ -132,8 +160,10 @@ def check_output_path(
     if out.is_dir():
         raise ImageWriteError(f"{out}: is a directory; give a file name")
     if suffixes and out.suffix.lower() not in suffixes:
-        raise ImageWriteError(f"{out}: stego and revealed images are saved as lossless PNG; use a .png name "
-                              "(JPEG and other lossy formats destroy hidden data)")
+        if suffixes == (".png",):
+            raise ImageWriteError(f"{out}: stego and revealed images are saved as lossless PNG; use a .png name "
+                                  "(JPEG and other lossy formats destroy hidden data)")
+        raise ImageWriteError(f"{out}: use a file name ending in {' or '.join(suffixes)}")
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise ImageWriteError(f"{out}: directory {parent} does not exist")
@@ -219,11 +249,14 @@ def to_grey(x: Tensor) -> Tensor:
 
 
 def list_images(*folders: str | os.PathLike[str]) -> list[Path]:
-    """All image files directly inside ``folders``, sorted by file name (the order ``evaluate`` pairs by)."""
+    """All image files in ``folders`` and their sub-folders (hidden ones skipped), sorted by path relative to
+    their folder — for a flat folder, by file name (the order ``evaluate`` pairs by)."""
     files: list[Path] = []
     for folder in folders:
         d = Path(folder)
         if not d.is_dir():
             raise ImageReadError(f"{d}: no such directory")
-        files.extend(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    return sorted(files, key=lambda p: (p.name, str(p)))
+        found = [p for p in d.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                 and not any(part.startswith(".") for part in p.relative_to(d).parts)]
+        files.extend(sorted(found, key=lambda p: p.relative_to(d).as_posix()))
+    return files

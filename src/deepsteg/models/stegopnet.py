@@ -65,7 +65,7 @@ class StegoPNetUNet(nn.Module):
         super().__init__()
         w1, w2, w3, w4 = cfg.widths
         k = cfg.kernel
-        p = (k - 2) // 2  # k=4 → padding 1 (paper); k=3 → padding 1 too (Table 2's reading)
+        p = (k - 1) // 2  # k=4 → padding 1 (paper); k=3 → padding 1 too (Table 2's reading)
         self.down = nn.ModuleList([
             ConvBNAct(in_ch, w1, k, 2, p), ConvBNAct(w1, w2, k, 2, p),
             ConvBNAct(w2, w3, k, 2, p), ConvBNAct(w3, w4, k, 2, p),
@@ -91,7 +91,9 @@ class StegoPNetUNet(nn.Module):
             x = layer(x)
             if i < 3:
                 x = torch.cat([x, skips[2 - i]], dim=1)
-        return self.head(x)
+        # The head runs in fp32 even under bf16 autocast: the stego must resolve ±1/255 changes.
+        with torch.autocast(x.device.type, enabled=False):
+            return self.head(x.float())
 
 
 class StegoPNet(ImageHider):

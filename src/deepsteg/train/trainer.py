@@ -64,8 +64,24 @@ class TrainConfig:
     grad_clip: float | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
 
+    deterministic: bool = True
+
     # Fields that may change between chunks of one run without breaking exact resume.
-    RESUMABLE_CHANGES = ("max_minutes", "num_workers", "val_every", "ckpt_every", "log_every", "device", "val")
+    RESUMABLE_CHANGES = ("max_minutes", "num_workers", "val_every", "ckpt_every", "log_every", "device", "val",
+                         "out")
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("constant", "cosine", "step"):
+            raise TrainingError(f"schedule must be constant, cosine or step, not {self.schedule!r}")
+        for name in ("steps", "val_every", "ckpt_every", "log_every", "crop", "val_crop"):
+            if getattr(self, name) < 1:
+                raise TrainingError(f"{name} must be at least 1")
+        if self.batch_size < 2:
+            raise TrainingError("batch_size must be at least 2 (batch normalisation needs a batch)")
+        if self.lr is not None and not self.lr > 0:
+            raise TrainingError("lr must be positive")
+        if not self.data:
+            raise TrainingError("give at least one --data folder")
 
 
 class _Context:
@@ -135,10 +151,13 @@ def evaluate_batch(model: ImageHider, cover: Tensor, secrets: Tensor) -> dict[st
     def mean_over(fn: Callable[[Tensor, Tensor], Tensor], outs: list[Tensor]) -> Tensor:
         return torch.stack([fn(o, s) for o, s in zip(outs, secret_list)]).mean(0)
 
+    def cpsnr(a: Tensor, b: Tensor) -> Tensor:  # identical images: cap at 100 dB, as evaluate does
+        return psnr(a, b).clamp(max=100.0)
+
     return {
-        "cover_psnr": psnr(stego_q, cover), "cover_ssim": ssim(stego_q, cover),
-        "secret_psnr": mean_over(psnr, revealed_q), "secret_ssim": mean_over(ssim, revealed_q),
-        "float_cover_psnr": psnr(stego, cover), "float_secret_psnr": mean_over(psnr, revealed_f),
+        "cover_psnr": cpsnr(stego_q, cover), "cover_ssim": ssim(stego_q, cover),
+        "secret_psnr": mean_over(cpsnr, revealed_q), "secret_ssim": mean_over(ssim, revealed_q),
+        "float_cover_psnr": cpsnr(stego, cover), "float_secret_psnr": mean_over(cpsnr, revealed_f),
     }
 
 
@@ -152,8 +171,19 @@ class Trainer:
         self.resume = resume
         self.stop_after_steps = stop_after_steps
         self.progress = progress
-        self.device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto"
-                                   else cfg.device)
+        try:
+            self.device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto"
+                                       else cfg.device)
+        except RuntimeError:
+            raise TrainingError(f"unknown device {cfg.device!r} (use cpu, cuda or auto)") from None
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise TrainingError("device cuda asked for, but PyTorch sees no CUDA GPU")
+        if cfg.deterministic and self.device.type == "cuda":
+            # Bit-exact resume needs deterministic kernels; CPU kernels already are.
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.backends.cudnn.benchmark = False
+            torch.backends.cudnn.deterministic = True
+            torch.use_deterministic_algorithms(True, warn_only=True)
         amp = cfg.amp if cfg.amp != "auto" else ("bf16" if self.device.type == "cuda" else "fp32")
         if amp not in ("bf16", "fp32"):
             raise TrainingError(f"amp must be auto, bf16 or fp32, not {cfg.amp!r}")
@@ -162,12 +192,19 @@ class Trainer:
         self.schedulers: dict[str, torch.optim.lr_scheduler.LambdaLR] = {}
         self.step = 0
         self.best = -math.inf
+        self.elapsed = 0.0  # training seconds over all chunks of the run
+        self._t0: float | None = None
+        self._mid_step = False
+
+    def _elapsed_now(self) -> float:
+        return self.elapsed + (time.monotonic() - self._t0 if self._t0 is not None else 0.0)
 
     # --- set-up ------------------------------------------------------------------------------------------
     def _check_resume_config(self) -> None:
         saved = json.loads((self.out / "train_config.json").read_text())
-        now = dataclasses.asdict(self.cfg)
-        diff = [k for k in now if k not in TrainConfig.RESUMABLE_CHANGES and saved.get(k) != now[k]]
+        now = json.loads(json.dumps(dataclasses.asdict(self.cfg)))  # tuples → lists, as saved
+        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}  # keys added after the run began
+        diff = [k for k in now if k not in TrainConfig.RESUMABLE_CHANGES and saved.get(k, defaults[k]) != now[k]]
         if diff:
             raise TrainingError(f"{self.out}: --resume with different settings ({', '.join(diff)}); "
                                 "start a new run directory instead")
@@ -207,10 +244,13 @@ class Trainer:
             self._check_resume_config()
         elif ckpt_path.exists():
             raise TrainingError(f"{self.out}: already holds a run; use --resume or another --out")
-        self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
         self.model = create_model(cfg.model, **cfg.overrides).to(self.device)
+        mult = self.model.size_multiple
+        if cfg.crop % mult or cfg.val_crop % mult:
+            raise TrainingError(f"{cfg.model} needs crop sizes that are multiples of {mult} "
+                                f"(got crop {cfg.crop}, val_crop {cfg.val_crop})")
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         fractions = self.model.stages()
@@ -225,6 +265,10 @@ class Trainer:
         self.train_set = StegoPairDataset(self.bank, cfg.crop, "train", self.model.num_secrets, cfg.seed)
         self.val_set = (StegoPairDataset(cfg.val, cfg.val_crop, "val", self.model.num_secrets)
                         if cfg.val else None)
+        try:  # only now, when inputs are known good, does the run directory appear
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise TrainingError(f"{self.out}: cannot create run directory ({e.strerror or e})") from None
         self.stage = self._stage_at(0)
         if self.resume:
             self._load_checkpoint(ckpt_path)
@@ -237,6 +281,7 @@ class Trainer:
     def _save_checkpoint(self) -> None:
         state = {
             "step": self.step, "stage": self.stage, "best": self.best, "model_name": self.cfg.model,
+            "elapsed": self._elapsed_now(),
             "model": self.model.state_dict(),
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
@@ -251,12 +296,22 @@ class Trainer:
             raise TrainingError(f"{path}: checkpoint is for {state.get('model_name')!r}, not {self.cfg.model!r}")
         self.model.load_state_dict(state["model"])
         self.step, self.stage, self.best = state["step"], state["stage"], state["best"]
+        self.elapsed = float(state.get("elapsed", 0.0))
         self._build_optimizers(self.stage)
         for k, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][k])
         for k, s in self.schedulers.items():
             s.load_state_dict(state["schedulers"][k])
         _set_rng_state(state["rng"])
+        for name in ("train.csv", "val.csv"):  # a crash after the checkpoint logged steps that will be redone
+            path = self.out / name
+            if path.exists():
+                with open(path, newline="") as f:
+                    rows = list(csv.reader(f))
+                keep = [rows[0]] + [r for r in rows[1:] if int(r[0]) <= self.step]
+                if len(keep) != len(rows):
+                    blob = "".join(",".join(r) + "\r\n" for r in keep).encode()
+                    atomic_write_bytes(path, lambda f, b=blob: f.write(b))
 
     # --- validation --------------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -288,7 +343,7 @@ class Trainer:
             w.writerow(row)
 
     def _export(self, folder: str, metrics: dict[str, float] | None = None) -> None:
-        meta = {"step": str(self.step), "train_config": json.dumps(dataclasses.asdict(self.cfg))}
+        meta = {"step": str(self.step), "elapsed_s": f"{self._elapsed_now():.0f}", "train_config": json.dumps(dataclasses.asdict(self.cfg))}
         if metrics:
             meta["val_metrics"] = json.dumps(metrics)
         save_pretrained(self.model, self.out / folder, metadata=meta)
@@ -298,7 +353,7 @@ class Trainer:
         """Train until ``steps``, the time budget, or ``stop_after_steps``; checkpoint on the way out."""
         self.setup()
         cfg = self.cfg
-        t0 = time.monotonic()
+        t0 = self._t0 = time.monotonic()
         budget = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
         stop = cfg.steps if self.stop_after_steps is None else min(cfg.steps, self.step + self.stop_after_steps)
         loader = DataLoader(self.train_set, batch_sampler=StepBatchSampler(self.step, stop, cfg.batch_size),
@@ -325,11 +380,13 @@ class Trainer:
                 batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
                 if cfg.channels_last:
                     batch["cover"] = batch["cover"].contiguous(memory_format=torch.channels_last)
+                self._mid_step = True  # a crash from here to the step's end leaves a half-updated model
                 with autocast:
                     logs = self.model.training_step(batch, ctx)
                 for s in self.schedulers.values():
                     s.step()
                 self.step += 1
+                self._mid_step = False
                 for k, v in logs.items():
                     window[k] = window.get(k, 0.0) + v
                 wn += 1
@@ -340,6 +397,7 @@ class Trainer:
                     dt = time.monotonic() - wt
                     lr = next(iter(self.optimizers.values())).param_groups[0]["lr"]
                     self._append_csv("train.csv", {"step": self.step, "stage": self.stage, "lr": lr,
+                                                   "elapsed_s": round(self._elapsed_now(), 2),
                                                    "img_per_s": wn * cfg.batch_size / max(dt, 1e-9),
                                                    **{k: v / wn for k, v in window.items()}})
                     window, wn, wt = {}, 0, time.monotonic()
@@ -361,9 +419,11 @@ class Trainer:
                                   "continue with --resume")
                     break
         finally:
+            self.elapsed, self._t0 = self._elapsed_now(), None
             if bar is not None:
                 bar.close()
-            if self.step > 0:
+            # Save only a consistent state: after an error inside a step, the last periodic checkpoint stands.
+            if self.step > 0 and not self._mid_step:
                 self._save_checkpoint()
                 self._export("last")
         return last_val

@@ -1,0 +1,190 @@
+"""Turn a finished training run into shipped weights + a model card, with every figure measured here.
+
+    python scripts/make_model_card.py --run runs/stegopnet --name stegopnet --val ../shared/corpus/val \
+        --hardware "2-core CPU (…)" [--compare runs/stegopnet-noppm:stegopnet-noppm]
+
+* evaluates RUN/last on the validation folder with `deepsteg evaluate`'s protocol (real 8-bit PNG round trip);
+* ships fp16 weights only if the rounded figures hold within 0.05 dB of fp32, else fp32;
+* spot-checks the installed CLI (`deepsteg hide` / `deepsteg reveal` as subprocesses) on two unrelated
+  validation photos at 256×256 and at 517×389;
+* writes src/deepsteg/zoo/pretrained/NAME/{model.safetensors, config.json, MODEL_CARD.md, metrics.json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import torch
+
+import deepsteg
+from deepsteg.data import centre_crop
+from deepsteg.evaluate import evaluate_folder
+from deepsteg.io import list_images, read_image, write_png
+from deepsteg.metrics import psnr, ssim
+from deepsteg.zoo import save_pretrained
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYS = ["cover_psnr", "cover_ssim", "cover_ms_ssim", "secret_psnr", "secret_ssim", "secret_ms_ssim",
+        "float_cover_psnr", "float_secret_psnr", "cover_changing_rate", "decoded_rate", "payload_bpp"]
+
+
+def run_stats(run: Path) -> dict:
+    rows = list(csv.DictReader(open(run / "train.csv")))
+    cfg = json.loads((run / "train_config.json").read_text())
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True, map_location="cpu")
+    seconds = ckpt.get("elapsed") or sum(cfg["log_every"] * cfg["batch_size"] / float(r["img_per_s"]) for r in rows)
+    return {"cfg": cfg, "steps": int(rows[-1]["step"]), "seconds": float(seconds),
+            "img_per_s": sum(float(r["img_per_s"]) for r in rows) / len(rows),
+            "final_loss": sum(float(r["loss"]) for r in rows[-10:]) / min(10, len(rows))}
+
+
+def evaluate(name: str, folder: Path, val: Path) -> dict:
+    m = deepsteg.create_model(name, weights=folder).to(memory_format=torch.channels_last)
+    return evaluate_folder(m, val, size=256).summary()
+
+
+def spot_check(name: str, weights: Path, val: Path) -> list[dict]:
+    """Hide/reveal through the real CLI on two unrelated photos, at 256×256 and at 517×389."""
+    files = list_images(val)
+    cover_f, secret_f = files[0], files[len(files) // 2]
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        for (h, w) in [(256, 256), (389, 517)]:
+            def prep(p: Path, tag: str) -> Path:
+                x = read_image(p)[None]
+                scale = max(h / x.shape[-2], w / x.shape[-1])
+                size = (max(h, round(x.shape[-2] * scale)), max(w, round(x.shape[-1] * scale)))
+                x = torch.nn.functional.interpolate(x, size=size, mode="area")[0]
+                top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
+                return write_png(x[:, top:top + h, left:left + w], t / f"{tag}_{w}x{h}.png")
+
+            c, s = prep(cover_f, "cover"), prep(secret_f, "secret")
+            stego, rev = t / f"stego_{w}x{h}.png", t / f"rev_{w}x{h}.png"
+            cli = [sys.executable, "-m", "deepsteg"]
+            subprocess.run([*cli, "hide", str(c), str(s), "-o", str(stego), "--model", name, "--weights",
+                            str(weights)], check=True, capture_output=True)
+            subprocess.run([*cli, "reveal", str(stego), "-o", str(rev), "--model", name, "--weights", str(weights)],
+                           check=True, capture_output=True)
+            C, S, E, R = (read_image(p)[None] for p in (c, s, stego, rev))
+            out.append({"size": f"{w}×{h}", "cover": cover_f.name, "secret": secret_f.name,
+                        "cover_psnr": float(psnr(E, C)), "cover_ssim": float(ssim(E, C)),
+                        "secret_psnr": float(psnr(R, S)), "secret_ssim": float(ssim(R, S))})
+    return out
+
+
+def fmt(m: dict, k: str) -> str:
+    v = m[k]
+    if "ssim" in k or k == "decoded_rate":
+        return f"{v:.4f}"
+    if k == "cover_changing_rate":
+        return f"{100 * v:.2f} %"
+    return f"{v:.2f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", type=Path, required=True)
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--val", type=Path, required=True)
+    ap.add_argument("--hardware", required=True)
+    ap.add_argument("--compare", action="append", default=[], help="RUN:NAME of a same-budget sibling run")
+    ap.add_argument("--notes", default="", help="Markdown appended to the card")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    name, run = args.name, args.run
+    stats = run_stats(run)
+    fp32 = evaluate(name, run / "last", args.val)
+    with tempfile.TemporaryDirectory() as tmp:
+        m = deepsteg.create_model(name, weights=run / "last")
+        save_pretrained(m, Path(tmp) / "fp16", dtype=torch.float16)
+        fp16 = evaluate(name, Path(tmp) / "fp16", args.val)
+    holds = all(abs(fp16[k] - fp32[k]) < 0.05 for k in ("cover_psnr", "secret_psnr"))
+    dtype = torch.float16 if holds else None
+    figures = fp16 if holds else fp32
+    out = ROOT / "src" / "deepsteg" / "zoo" / "pretrained" / name
+    model = deepsteg.create_model(name, weights=run / "last")
+    save_pretrained(model, out, dtype=dtype, metadata={"step": str(stats["steps"]), "source_run": run.name})
+    spots = spot_check(name, out, args.val)
+    siblings = []
+    for spec in args.compare:
+        r, n = spec.split(":")
+        siblings.append((n, evaluate(n, Path(r) / "last", args.val), run_stats(Path(r))))
+
+    cfg = stats["cfg"]
+    params = sum(p.numel() for p in model.parameters())
+    lines = [
+        f"# {name}", "",
+        f"{deepsteg.zoo.get_entry(name).description}. Paper: {deepsteg.zoo.get_entry(name).paper}.", "",
+        "## Training", "",
+        f"* Data: `shared/corpus/train` (41 photographs, ≤ 2048 px; nothing else), random {cfg['crop']}×{cfg['crop']} "
+        "crops with flips and 90° rotations, cover and secret from different photos.",
+        f"* Steps: {stats['steps']:,} × batch {cfg['batch_size']} = {stats['steps'] * cfg['batch_size']:,} "
+        f"cover/secret pairs; Adam lr {model.config.lr:g}, {cfg['schedule']} decay to ×{cfg['min_lr_ratio']}; "
+        f"seed {cfg['seed']}.",
+        f"* Time and hardware: {stats['seconds'] / 60:.0f} min on {args.hardware} "
+        f"(~{stats['img_per_s']:.0f} img/s); no GPU was available to this run.",
+        "* Reproduce: `deepsteg train " + name + " --data shared/corpus/train --val shared/corpus/val "
+        f"--out runs/{name} --steps {cfg['steps']} --batch-size {cfg['batch_size']} --crop {cfg['crop']} "
+        f"--val-every {cfg['val_every']} --threads 1` (the run was made in chunks-capable mode with the same "
+        "trainer; `--max-minutes M --resume` splits it).",
+        f"* Config: `{json.dumps(model.config_dict())}`; {params / 1e6:.2f} M parameters (hiding + reveal).",
+        f"* Weights: {'fp16' if holds else 'fp32'} safetensors "
+        f"({'fp16 figures within 0.05 dB of fp32' if holds else 'fp16 lost more than 0.05 dB, so fp32'}).", "",
+        "## Figures on `shared/corpus/val` (9 photos never trained on)", "",
+        f"`deepsteg evaluate --model {name} --data shared/corpus/val --size 256 --json out.json`: centre crops "
+        "256×256, cover *i* with secret *(i + 4) mod 9*; the stego is written as an 8-bit PNG and read back before "
+        "the reveal. Measured " + date.today().isoformat() + ".", "",
+        "| figure | after PNG round trip | float tensors (no rounding) |", "|---|---|---|",
+        f"| cover PSNR (dB) | {fmt(figures, 'cover_psnr')} | {fmt(figures, 'float_cover_psnr')} |",
+        f"| secret PSNR (dB) | {fmt(figures, 'secret_psnr')} | {fmt(figures, 'float_secret_psnr')} |",
+        f"| cover SSIM | {fmt(figures, 'cover_ssim')} | |",
+        f"| secret SSIM | {fmt(figures, 'secret_ssim')} | |",
+        f"| cover MS-SSIM | {fmt(figures, 'cover_ms_ssim')} | |",
+        f"| secret MS-SSIM | {fmt(figures, 'secret_ms_ssim')} | |",
+        f"| cover changing rate (StegNet eq. 3) | {fmt(figures, 'cover_changing_rate')} | |",
+        f"| decoded rate (StegNet eq. 1) | {fmt(figures, 'decoded_rate')} | |",
+        f"| payload (StegNet eq. 2 / StegoPNet eq. 12, bpp) | {fmt(figures, 'payload_bpp')} | |", "",
+        "Per image (after PNG round trip):", "",
+        "| cover | secret | cover PSNR | cover SSIM | secret PSNR | secret SSIM |", "|---|---|---|---|---|---|",
+    ]
+    for r in figures["images"]:
+        lines.append(f"| {r['cover']} | {r['secrets'][0]} | {r['cover_psnr']:.2f} | {r['cover_ssim']:.4f} | "
+                     f"{r['secret_psnr']:.2f} | {r['secret_ssim']:.4f} |")
+    lines += ["", "## CLI spot checks (two unrelated validation photos, real files)", "",
+              "`deepsteg hide COVER SECRET -o stego.png` then `deepsteg reveal stego.png -o rev.png`; figures from "
+              "the files:", "", "| size | cover | secret | cover PSNR | secret PSNR |", "|---|---|---|---|---|"]
+    for s in spots:
+        lines.append(f"| {s['size']} | {s['cover']} | {s['secret']} | {s['cover_psnr']:.2f} | {s['secret_psnr']:.2f} |")
+    if siblings:
+        lines += ["", "## Same-budget comparison", "",
+                  "| model | steps | cover PSNR | secret PSNR | cover SSIM | secret SSIM | final train loss |",
+                  "|---|---|---|---|---|---|---|",
+                  f"| {name} | {stats['steps']:,} | {fmt(figures, 'cover_psnr')} | {fmt(figures, 'secret_psnr')} | "
+                  f"{fmt(figures, 'cover_ssim')} | {fmt(figures, 'secret_ssim')} | {stats['final_loss']:.2e} |"]
+        for n, f, st in siblings:
+            lines.append(f"| {n} | {st['steps']:,} | {fmt(f, 'cover_psnr')} | {fmt(f, 'secret_psnr')} | "
+                         f"{fmt(f, 'cover_ssim')} | {fmt(f, 'secret_ssim')} | {st['final_loss']:.2e} |")
+    if args.notes:
+        lines += ["", args.notes.strip()]
+    lines += ["", f"Python {platform.python_version()}, torch {torch.__version__}, {platform.machine()}.", ""]
+    card = "\n".join(lines)
+    (out / "MODEL_CARD.md").write_text(card)
+    keep = {k: figures[k] for k in ["model", "n", *KEYS]}
+    keep.update({"steps": stats["steps"], "train_minutes": round(stats["seconds"] / 60, 1), "weights_dtype":
+                 "float16" if holds else "float32", "spot_checks": spots, "fp32_cover_psnr": fp32["cover_psnr"],
+                 "fp32_secret_psnr": fp32["secret_psnr"]})
+    (out / "metrics.json").write_text(json.dumps(keep, indent=2) + "\n")
+    print(card)
+
+
+if __name__ == "__main__":
+    main()
