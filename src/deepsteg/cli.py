@@ -117,6 +117,19 @@ WeightsOpt = Annotated[Optional[Path], typer.Option(help="Folder with model.safe
                                                          "(e.g. a training run's best/); default: shipped weights.")]
 DeviceOpt = Annotated[str, typer.Option(help="cpu, cuda or auto.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Allow the output to overwrite an input file.")]
+TileOpt = Annotated[Optional[int], typer.Option(help="Tile size for large images (0: whole image; default: "
+                                                     "automatic — whole up to the model's limit, then tiles).")]
+
+
+def _peak_mb() -> str:
+    import resource
+
+    import torch
+
+    s = f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    if torch.cuda.is_available() and torch.cuda.max_memory_allocated():
+        s += f", GPU {torch.cuda.max_memory_allocated() / 2**20:.0f} MB"
+    return s
 
 
 def _default_model() -> str:
@@ -136,6 +149,7 @@ def hide(
     weights: WeightsOpt = None,
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
+    tile: TileOpt = None,
 ) -> None:
     """Hide SECRETS inside COVER and save the stego as an 8-bit PNG."""
     with _user_errors():
@@ -165,12 +179,12 @@ def hide(
             ss.append(fit_to(s, tuple(c.shape[-2:]), fit, what=f"secret {p.name}"))
         t0 = time.perf_counter()
         with torch.inference_mode():
-            stego = net.hide(c[None].to(dev), *[s[None].to(dev) for s in ss]).cpu()
+            stego = net.hide(c[None].to(dev), *[s[None].to(dev) for s in ss], tile=tile).cpu()
         dt = time.perf_counter() - t0
         write_png(stego[0], output, inputs=inputs, force=force)
         q = quantize(stego)
         print(f"{output}: {c.shape[-1]}×{c.shape[-2]} stego from {net.model_name}, cover PSNR "
-              f"{float(metrics.psnr(q, c[None])):.2f} dB after 8-bit rounding ({dt * 1000:.0f} ms)")
+              f"{float(metrics.psnr(q, c[None])):.2f} dB after 8-bit rounding ({dt * 1000:.0f} ms, {_peak_mb()})")
 
 
 @app.command()
@@ -182,6 +196,7 @@ def reveal(
     weights: WeightsOpt = None,
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
+    tile: TileOpt = None,
 ) -> None:
     """Reveal the hidden image(s) from STEGO."""
     with _user_errors():
@@ -198,10 +213,70 @@ def reveal(
         for o in outs:
             check_output_path(o, [stego], force)
         with torch.inference_mode():
-            revealed = [r.cpu() for r in net.reveal(s[None].to(dev))]
+            revealed = [r.cpu() for r in net.reveal(s[None].to(dev), tile=tile)]
         for o, r in zip(outs, revealed):
             write_png(r[0], o, inputs=[stego], force=force)
-            print(f"{o}: revealed {r.shape[-1]}×{r.shape[-2]} image ({net.model_name})")
+            print(f"{o}: revealed {r.shape[-1]}×{r.shape[-2]} image ({net.model_name}, {_peak_mb()})")
+
+
+@app.command("hide-batch")
+def hide_batch(
+    covers: Annotated[Path, typer.Argument(help="Folder of cover images (sub-folders too).")],
+    secrets: Annotated[Path, typer.Argument(help="Folder of secret images (used in sorted order, reused "
+                                                 "cyclically when fewer than the covers).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (cover names, .png).")],
+    model: ModelOpt = "",
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass (same-size images are batched).")] = 8,
+    workers: Annotated[int, typer.Option(help="DataLoader processes decoding images.")] = 0,
+    fit: Annotated[str, typer.Option(help="Secret of another size than its cover: resize or error.")] = "resize",
+    overwrite: Annotated[bool, typer.Option(help="Redo outputs that already exist (default: skip them).")] = False,
+    weights: WeightsOpt = None,
+    device: DeviceOpt = "auto",
+    tile: TileOpt = None,
+) -> None:
+    """Hide secrets in a whole folder of covers (resumable: finished outputs are skipped)."""
+    with _user_errors():
+        from deepsteg.batch import hide_folder
+
+        if batch_size < 1 or workers < 0:
+            raise DeepstegError("--batch-size must be at least 1 and --workers at least 0")
+        if fit not in ("resize", "error"):
+            raise DeepstegError(f"--fit must be resize or error, not {fit!r}")
+        net, dev = _load_model(model, weights, device)
+        res = hide_folder(net, covers, secrets, output, batch_size, dev, fit, workers, overwrite,
+                          sys.stderr.isatty(), tile)
+        for f, why in res.failed:
+            print(f"deepsteg: skipped {f}: {why}", file=sys.stderr)
+        print(res.line(f"hide-batch {output}"))
+        if res.failed:
+            raise typer.Exit(EXIT_USER_ERROR)
+
+
+@app.command("reveal-batch")
+def reveal_batch(
+    stegos: Annotated[Path, typer.Argument(help="Folder of stego PNGs.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (same names, .png).")],
+    model: ModelOpt = "",
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 8,
+    workers: Annotated[int, typer.Option(help="DataLoader processes decoding images.")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Redo outputs that already exist.")] = False,
+    weights: WeightsOpt = None,
+    device: DeviceOpt = "auto",
+    tile: TileOpt = None,
+) -> None:
+    """Reveal every stego in a folder (resumable: finished outputs are skipped)."""
+    with _user_errors():
+        from deepsteg.batch import reveal_folder
+
+        if batch_size < 1 or workers < 0:
+            raise DeepstegError("--batch-size must be at least 1 and --workers at least 0")
+        net, dev = _load_model(model, weights, device)
+        res = reveal_folder(net, stegos, output, batch_size, dev, workers, overwrite, sys.stderr.isatty(), tile)
+        for f, why in res.failed:
+            print(f"deepsteg: skipped {f}: {why}", file=sys.stderr)
+        print(res.line(f"reveal-batch {output}"))
+        if res.failed:
+            raise typer.Exit(EXIT_USER_ERROR)
 
 
 @app.command()

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from deepsteg.errors import ModelError
+from deepsteg.tiling import run_tiled
 
 
 class StepContext(Protocol):
@@ -55,6 +56,12 @@ class ImageHider(nn.Module):
     size_multiple: int = 1
     #: Smallest side the method accepts; smaller images are rejected with a clear error.
     min_size: int = 16
+    #: Images up to this many pixels run in one piece; larger ones are tiled (bounded memory, see tiling.py).
+    max_whole_pixels: int = 1024 * 1024
+    #: Tile core size and context margin for tiled inference (multiples of ``size_multiple``); the margin must
+    #: cover the receptive-field radius for tiles to be seamless.
+    tile_size: int = 512
+    tile_margin: int = 64
 
     def __init__(self, config: Any) -> None:
         super().__init__()
@@ -91,9 +98,29 @@ class ImageHider(nn.Module):
                              f"{self.min_size}×{self.min_size}")
         return x
 
-    def hide(self, cover: Tensor, *secrets: Tensor) -> Tensor:
+    def _tile_for(self, h: int, w: int, tile: int | None) -> int:
+        """0 for whole-image processing, else the tile core size (rounded up to ``size_multiple``)."""
+        if tile is None:
+            tile = 0 if h * w <= self.max_whole_pixels else self.tile_size
+        if tile < 0:
+            raise ModelError("tile must be 0 (whole image), a positive size, or None (automatic)")
+        m = self.size_multiple
+        return -(-tile // m) * m if tile else 0
+
+    def _hide_padded(self, cover: Tensor, secrets: Sequence[Tensor]) -> Tensor:
+        m = self.size_multiple
+        padded, (h, w) = pad_to_multiple(cover, m)
+        return self._hide(padded, [pad_to_multiple(s, m)[0] for s in secrets])[..., :h, :w]
+
+    def _reveal_padded(self, stego: Tensor) -> list[Tensor]:
+        padded, (h, w) = pad_to_multiple(stego, self.size_multiple)
+        return [s[..., :h, :w] for s in self._reveal(padded)]
+
+    def hide(self, cover: Tensor, *secrets: Tensor, tile: int | None = None) -> Tensor:
         """Hide ``secrets`` (each the cover's size) in ``cover``; returns the float stego in [0, 1].
 
+        Any size works: inputs are padded to the network's multiple and cropped back, and images over
+        ``max_whole_pixels`` are processed in tiles (``tile=0`` forces one piece, ``tile=N`` tiles of N px).
         Call :func:`deepsteg.io.quantize` (or save with :func:`deepsteg.io.write_png`) to get the 8-bit stego
         that a receiver will actually see.
         """
@@ -107,21 +134,29 @@ class ImageHider(nn.Module):
             s = self._check(s, f"secret {i + 1}")
             if s.shape[-2:] != cover.shape[-2:]:
                 raise ModelError(f"secret {i + 1} is {s.shape[-1]}×{s.shape[-2]} but the cover is "
-                                 f"{cover.shape[-1]}×{cover.shape[-2]}; resize it first (deepsteg.io.fit_to)")
+                                 f"{cover.shape[-1]}×{cover.shape[-2]}; resize it first (deepsteg.fit_to)")
             if s.shape[1] != self.secret_channels:
                 raise ModelError(f"secret {i + 1} has {s.shape[1]} channels; expected {self.secret_channels}")
-            checked.append(pad_to_multiple(s, self.size_multiple)[0])
-        padded, (h, w) = pad_to_multiple(cover, self.size_multiple)
-        stego = self._hide(padded, checked)[..., :h, :w]
+            checked.append(s)
+        t = self._tile_for(*cover.shape[-2:], tile)
+        if t:
+            stego = run_tiled(lambda xs: [self._hide_padded(xs[0], xs[1:])], [cover, *checked], t,
+                              self.tile_margin, self.size_multiple)[0]
+        else:
+            stego = self._hide_padded(cover, checked)
         return stego[0] if squeeze else stego
 
-    def reveal(self, stego: Tensor) -> list[Tensor]:
-        """Recover the hidden image(s) from a stego (ideally the 8-bit one read back from its PNG)."""
+    def reveal(self, stego: Tensor, tile: int | None = None) -> list[Tensor]:
+        """Recover the hidden image(s) from a stego (ideally the 8-bit one read back from its PNG).
+
+        ``tile`` as in :meth:`hide`; the automatic choice depends on the size only, so it matches the sender's.
+        """
         squeeze = stego.dim() == 3
         stego = self._check(stego, "stego")
-        padded, (h, w) = pad_to_multiple(stego, self.size_multiple)
-        out = [s[..., :h, :w] for s in self._reveal(padded)]
-        return [s[0] for s in out] if squeeze else out
+        t = self._tile_for(*stego.shape[-2:], tile)
+        out = run_tiled(lambda xs: self._reveal_padded(xs[0]), [stego], t, self.tile_margin, self.size_multiple) if t \
+            else self._reveal_padded(stego)
+        return [s[0] for s in out] if squeeze else list(out)
 
     def training_step(self, batch: dict[str, Tensor], ctx: StepContext) -> dict[str, float]:
         """One optimisation step; the default suits methods with a single loss and optimiser."""

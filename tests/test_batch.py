@@ -1,0 +1,84 @@
+"""Folder commands: batched, resumable, no half-written files, bad files reported without stopping the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import deepsteg
+from deepsteg.batch import hide_folder, reveal_folder
+from deepsteg.cli import app
+from deepsteg.zoo import save_pretrained
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def model() -> deepsteg.ImageHider:
+    torch.manual_seed(0)
+    return deepsteg.create_model("stegopnet").eval()
+
+
+def _folders(tmp_path: Path, make_png) -> tuple[Path, Path]:
+    covers, secrets = tmp_path / "covers", tmp_path / "secrets"
+    for i in range(5):
+        make_png(f"c{i}.png", 32, 48 if i < 3 else 40, seed=i, folder=covers)
+    for i in range(2):
+        make_png(f"s{i}.png", 32, 32, seed=10 + i, folder=secrets)
+    return covers, secrets
+
+
+def test_hide_and_reveal_folders_match_single_images(tmp_path: Path, make_png, model) -> None:  # noqa: ANN001
+    covers, secrets = _folders(tmp_path, make_png)
+    res = hide_folder(model, covers, secrets, tmp_path / "out", batch_size=2)
+    assert res.done == 5 and not res.failed and len(res.cover_psnr) == 5
+    for i in range(5):
+        cover = deepsteg.read_image(covers / f"c{i}.png")
+        secret = deepsteg.fit_to(deepsteg.read_image(secrets / f"s{i % 2}.png"), tuple(cover.shape[-2:]))
+        with torch.no_grad():
+            want = deepsteg.quantize(model.hide(cover, secret))
+        got = deepsteg.read_image(tmp_path / "out" / f"c{i}.png")
+        assert (got - want).abs().max() <= 1.01 / 255  # batched vs single: equal up to float noise at rounding
+    res = reveal_folder(model, tmp_path / "out", tmp_path / "rev", batch_size=3)
+    assert res.done == 5 and sorted(p.name for p in (tmp_path / "rev").iterdir()) == [f"c{i}.png" for i in range(5)]
+
+
+def test_rerun_skips_finished_outputs_and_cleans_stale_temps(tmp_path: Path, make_png, model) -> None:  # noqa: ANN001
+    covers, secrets = _folders(tmp_path, make_png)
+    out = tmp_path / "out"
+    hide_folder(model, covers, secrets, out)
+    (out / "c1.png").unlink()  # as if the run had been killed before c1 was written …
+    (out / ".c1.png.abc.tmp").write_bytes(b"partial")  # … in the middle of writing it
+    before = (out / "c0.png").stat().st_mtime_ns
+    res = hide_folder(model, covers, secrets, out)
+    assert (res.done, res.skipped) == (1, 4)
+    assert (out / "c0.png").stat().st_mtime_ns == before
+    assert sorted(p.name for p in out.iterdir()) == [f"c{i}.png" for i in range(5)]
+
+
+def test_bad_files_are_reported_and_the_rest_done(tmp_path: Path, make_png, model) -> None:  # noqa: ANN001
+    covers, secrets = _folders(tmp_path, make_png)
+    (covers / "broken.png").write_text("not an image")
+    res = hide_folder(model, covers, secrets, tmp_path / "out")
+    assert res.done == 5 and len(res.failed) == 1 and "broken.png" in res.failed[0][0]
+    assert not (tmp_path / "out" / "broken.png").exists()
+
+
+def test_cli_hide_batch_and_reveal_batch(tmp_path: Path, make_png, model) -> None:  # noqa: ANN001
+    covers, secrets = _folders(tmp_path, make_png)
+    w = tmp_path / "w"
+    save_pretrained(model, w)
+    r = runner.invoke(app, ["hide-batch", str(covers), str(secrets), "-o", str(tmp_path / "out"), "--weights", str(w),
+                            "--batch-size", "4"])
+    assert r.exit_code == 0, r.output
+    assert "5 written, 0 already done" in r.stdout and "peak RSS" in r.stdout
+    r = runner.invoke(app, ["hide-batch", str(covers), str(secrets), "-o", str(tmp_path / "out"), "--weights", str(w)])
+    assert "0 written, 5 already done" in r.stdout
+    r = runner.invoke(app, ["reveal-batch", str(tmp_path / "out"), "-o", str(tmp_path / "rev"), "--weights", str(w)])
+    assert r.exit_code == 0 and "5 written" in r.stdout
+    r = runner.invoke(app, ["hide-batch", str(covers), str(secrets), "-o", str(covers), "--weights", str(w),
+                            "--overwrite"])
+    assert r.exit_code == 1 and "overwrite an input" in r.stderr
