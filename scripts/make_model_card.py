@@ -39,9 +39,11 @@ KEYS = ["cover_psnr", "cover_ssim", "cover_ms_ssim", "secret_psnr", "secret_ssim
 def run_stats(run: Path) -> dict:
     rows = list(csv.DictReader(open(run / "train.csv")))
     cfg = json.loads((run / "train_config.json").read_text())
-    ckpt = torch.load(run / "checkpoint.pt", weights_only=True, map_location="cpu")
-    seconds = ckpt.get("elapsed") or sum(cfg["log_every"] * cfg["batch_size"] / float(r["img_per_s"]) for r in rows)
+    # Training time from the logged throughput (each row covers log_every steps); validation time excluded.
+    seconds = sum(cfg["log_every"] * cfg["batch_size"] / float(r["img_per_s"]) for r in rows)
+    change = run / "SCHEDULE_CHANGE.txt"
     return {"cfg": cfg, "steps": int(rows[-1]["step"]), "seconds": float(seconds),
+            "schedule_change": change.read_text().strip() if change.is_file() else "",
             "img_per_s": sum(float(r["img_per_s"]) for r in rows) / len(rows),
             "final_loss": sum(float(r["loss"]) for r in rows[-10:]) / min(10, len(rows))}
 
@@ -130,7 +132,8 @@ def main() -> None:
         f"* Steps: {stats['steps']:,} × batch {cfg['batch_size']} = {stats['steps'] * cfg['batch_size']:,} "
         f"cover/secret pairs; Adam lr {model.config.lr:g}, {cfg['schedule']} decay to ×{cfg['min_lr_ratio']}; "
         f"seed {cfg['seed']}.",
-        f"* Time and hardware: {stats['seconds'] / 60:.0f} min on {args.hardware} "
+        *([f"* Schedule note: {stats['schedule_change']}"] if stats["schedule_change"] else []),
+        f"* Time and hardware: {stats['seconds'] / 60:.0f} min of training steps on {args.hardware} "
         f"(~{stats['img_per_s']:.0f} img/s); no GPU was available to this run.",
         "* Reproduce: `deepsteg train " + name + " --data shared/corpus/train --val shared/corpus/val "
         f"--out runs/{name} --steps {cfg['steps']} --batch-size {cfg['batch_size']} --crop {cfg['crop']} "

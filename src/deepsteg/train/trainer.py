@@ -6,6 +6,12 @@ Methods never see any of this; they implement :meth:`ImageHider.training_step` a
 Exact resume: a batch is a pure function of ``(seed, step)`` (see :mod:`deepsteg.data`), and a checkpoint holds
 model, optimisers, schedulers, every RNG state and the step, so ``stop at k, resume`` and ``run straight
 through`` produce bit-identical weights on the same machine.
+
+Distributed data parallelism: started by ``torchrun --nproc_per_node N -m deepsteg train …`` (detected from
+``WORLD_SIZE``), each of the N ranks trains on its own ``batch_size`` images per step, so the *global* batch is
+N × ``batch_size``; gradients are averaged across ranks per optimiser and rank 0's buffers are broadcast before
+each step (see :mod:`deepsteg.train.distributed` for why this is not the DDP wrapper). Only rank 0 writes files,
+logs and validates. A checkpoint records the world size; resuming with another one is refused.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from deepsteg.errors import TrainingError
 from deepsteg.io import atomic_write_bytes, quantize
 from deepsteg.metrics import psnr, ssim
 from deepsteg.models.base import ImageHider
+from deepsteg.train import distributed as dist
 from deepsteg.zoo import create_model, save_pretrained
 
 CHECKPOINT = "checkpoint.pt"
@@ -97,13 +104,24 @@ class _Context:
         t = self._t
         if name not in t.optimizers:
             raise TrainingError(f"stage {self.stage!r} has no optimiser named {name!r}")
-        if not torch.isfinite(loss):
+        if t.world == 1 and not torch.isfinite(loss):
             raise TrainingError(f"step {self.step}: loss is {loss.item()} (diverged); lower the learning rate")
         opt = t.optimizers[name]
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        params = [p for g in opt.param_groups for p in g["params"]]
+        if t.world > 1:
+            # Data parallel: a backward per rank, then the gradients of this optimiser's parameters averaged
+            # (what DDP computes; DDP itself cannot pair the several backward passes of a critic + generator
+            # step). A non-finite loss on any rank stops every rank here, so none waits for the others.
+            finite = bool(torch.isfinite(loss))
+            if finite:
+                loss.backward()
+            if dist.average_gradients(params, extra_flag=not finite):
+                raise TrainingError(f"step {self.step}: loss is not finite on at least one rank "
+                                    f"(this rank: {loss.item()}); lower the learning rate")
+        else:
+            loss.backward()
         if t.cfg.grad_clip:
-            params = [p for g in opt.param_groups for p in g["params"]]
             torch.nn.utils.clip_grad_norm_(params, t.cfg.grad_clip)
         opt.step()
 
@@ -178,6 +196,11 @@ class Trainer:
             raise TrainingError(f"unknown device {cfg.device!r} (use cpu, cuda or auto)") from None
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise TrainingError("device cuda asked for, but PyTorch sees no CUDA GPU")
+        # torchrun (WORLD_SIZE > 1): join the process group; one GPU per process, cuda:LOCAL_RANK.
+        self.rank, self.world, local_rank = dist.init_from_env(self.device)
+        if self.world > 1 and self.device.type == "cuda":
+            self.device = torch.device("cuda", local_rank)
+        self.main = self.rank == 0
         if cfg.deterministic and self.device.type == "cuda":
             # Bit-exact resume needs deterministic kernels; CPU kernels already are.
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -265,17 +288,22 @@ class Trainer:
         self.train_set = StegoPairDataset(self.bank, cfg.crop, "train", self.model.num_secrets, cfg.seed)
         self.val_set = (StegoPairDataset(cfg.val, cfg.val_crop, "val", self.model.num_secrets)
                         if cfg.val else None)
-        try:  # only now, when inputs are known good, does the run directory appear
-            self.out.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise TrainingError(f"{self.out}: cannot create run directory ({e.strerror or e})") from None
+        if self.main:
+            try:  # only now, when inputs are known good, does the run directory appear
+                self.out.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise TrainingError(f"{self.out}: cannot create run directory ({e.strerror or e})") from None
         self.stage = self._stage_at(0)
         if self.resume:
-            self._load_checkpoint(ckpt_path)
+            self._load_checkpoint(ckpt_path)  # every rank loads the checkpoint rank 0 wrote
         else:
             self._build_optimizers(self.stage)
-            atomic_write_bytes(self.out / "train_config.json",
-                               lambda f: f.write(json.dumps(dataclasses.asdict(cfg), indent=2).encode()))
+            if self.main:
+                atomic_write_bytes(self.out / "train_config.json",
+                                   lambda f: f.write(json.dumps(dataclasses.asdict(cfg), indent=2).encode()))
+        # Every rank starts from rank 0's weights and buffers (already equal: same seed or same checkpoint).
+        dist.broadcast_params(self.model)
+        dist.broadcast_buffers(self.model)
 
     # --- checkpoints -------------------------------------------------------------------------------------
     def _save_checkpoint(self) -> None:
@@ -286,6 +314,7 @@ class Trainer:
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
             "rng": _rng_state(),
+            "world": self.world,  # the global batch is world × batch_size: a resume must keep it
         }
         atomic_write_bytes(self.out / CHECKPOINT, lambda f: torch.save(state, f))
 
@@ -294,6 +323,11 @@ class Trainer:
         state = torch.load(path, map_location=self.device, weights_only=True)
         if state.get("model_name") != self.cfg.model:
             raise TrainingError(f"{path}: checkpoint is for {state.get('model_name')!r}, not {self.cfg.model!r}")
+        saved_world = int(state.get("world", 1))
+        if saved_world != self.world:
+            raise TrainingError(f"{path}: checkpoint was written by {saved_world} process(es) but this run has "
+                                f"{self.world}; resume with the same number of processes (the global batch is "
+                                "processes × batch_size)")
         self.model.load_state_dict(state["model"])
         self.step, self.stage, self.best = state["step"], state["stage"], state["best"]
         self.elapsed = float(state.get("elapsed", 0.0))
@@ -302,8 +336,9 @@ class Trainer:
             o.load_state_dict(state["optimizers"][k])
         for k, s in self.schedulers.items():
             s.load_state_dict(state["schedulers"][k])
-        _set_rng_state(state["rng"])
-        for name in ("train.csv", "val.csv"):  # a crash after the checkpoint logged steps that will be redone
+        _set_rng_state(state["rng"])  # rank 0's; every rank's RNG runs in step (same seed, same draws)
+        # A crash after the checkpoint logged steps that will be redone (rank 0 keeps the logs).
+        for name in ("train.csv", "val.csv") if self.main else ():
             path = self.out / name
             if path.exists():
                 with open(path, newline="") as f:
@@ -334,11 +369,17 @@ class Trainer:
 
     # --- logging -----------------------------------------------------------------------------------------
     def _append_csv(self, name: str, row: dict[str, Any]) -> None:
+        """Append a row under the file's existing header (columns stay aligned across versions and resumes)."""
         path = self.out / name
-        new = not path.exists()
+        fields = list(row)
+        if path.exists():
+            with open(path, newline="") as f:
+                header = next(csv.reader(f), None)
+            if header:
+                fields = header
         with open(path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(row), extrasaction="ignore")
-            if new:
+            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            if path.stat().st_size == 0:
                 w.writeheader()
             w.writerow(row)
 
@@ -356,11 +397,13 @@ class Trainer:
         t0 = self._t0 = time.monotonic()
         budget = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
         stop = cfg.steps if self.stop_after_steps is None else min(cfg.steps, self.step + self.stop_after_steps)
-        loader = DataLoader(self.train_set, batch_sampler=StepBatchSampler(self.step, stop, cfg.batch_size),
-                            num_workers=cfg.num_workers, persistent_workers=False)
+        # Rank r of world takes its own batch_size images of step s's world × batch_size (disjoint).
+        sampler = StepBatchSampler(self.step, stop, cfg.batch_size, rank=self.rank, world=self.world)
+        loader = DataLoader(self.train_set, batch_sampler=sampler, num_workers=cfg.num_workers,
+                            persistent_workers=False)
         ctx = _Context(self)
         bar = None
-        if self.progress:
+        if self.progress and self.main:
             from tqdm import tqdm
 
             bar = tqdm(total=cfg.steps, initial=self.step, desc=cfg.model, unit="step", dynamic_ncols=True)
@@ -372,6 +415,7 @@ class Trainer:
                                   enabled=self.amp_dtype is not None)
         try:
             for batch in loader:
+                dist.broadcast_buffers(self.model)  # DDP's broadcast_buffers: rank 0's running statistics
                 stage = self._stage_at(self.step)
                 if stage != self.stage:
                     self.stage = stage
@@ -396,12 +440,16 @@ class Trainer:
                 if self.step % cfg.log_every == 0 or self.step == stop:
                     dt = time.monotonic() - wt
                     lr = next(iter(self.optimizers.values())).param_groups[0]["lr"]
-                    self._append_csv("train.csv", {"step": self.step, "stage": self.stage, "lr": lr,
-                                                   "elapsed_s": round(self._elapsed_now(), 2),
-                                                   "img_per_s": wn * cfg.batch_size / max(dt, 1e-9),
-                                                   **{k: v / wn for k, v in window.items()}})
+                    means = dist.all_reduce_mean({k: v / wn for k, v in window.items()})  # global means
+                    if self.main:
+                        self._append_csv("train.csv", {"step": self.step, "stage": self.stage, "lr": lr,
+                                                       "elapsed_s": round(self._elapsed_now(), 2),
+                                                       "img_per_s": wn * cfg.batch_size * self.world
+                                                       / max(dt, 1e-9),
+                                                       **means})
                     window, wn, wt = {}, 0, time.monotonic()
-                if self.val_set is not None and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
+                validating = self.val_set is not None and (self.step % cfg.val_every == 0 or self.step == cfg.steps)
+                if validating and self.main:
                     last_val = self.validate()
                     self._append_csv("val.csv", {"step": self.step, **last_val})
                     score = last_val["cover_psnr"] + last_val["secret_psnr"]
@@ -411,9 +459,15 @@ class Trainer:
                     if bar is not None:
                         bar.write(f"step {self.step}: cover {last_val['cover_psnr']:.2f} dB, "
                                   f"secret {last_val['secret_psnr']:.2f} dB (after 8-bit rounding)")
-                if self.step % cfg.ckpt_every == 0:
+                if self.step % cfg.ckpt_every == 0 and self.main:
                     self._save_checkpoint()
-                if time.monotonic() - t0 > budget:
+                if self.world > 1 and (validating or self.step % cfg.ckpt_every == 0):
+                    dist.barrier()  # the other ranks wait while rank 0 validates / writes
+                # Rank 0 decides on the time budget, so that every rank stops after the same step.
+                over = time.monotonic() - t0 > budget
+                if budget < math.inf:  # (the same on every rank, so all or none join the broadcast)
+                    over = dist.main_decides(over)
+                if over:
                     if bar is not None:
                         bar.write(f"time budget of {cfg.max_minutes} min reached at step {self.step}; "
                                   "continue with --resume")
@@ -423,9 +477,16 @@ class Trainer:
             if bar is not None:
                 bar.close()
             # Save only a consistent state: after an error inside a step, the last periodic checkpoint stands.
-            if self.step > 0 and not self._mid_step:
+            if self.step > 0 and not self._mid_step and self.main:
                 self._save_checkpoint()
                 self._export("last")
+        if self.world > 1:  # (after an exception no collective: the other ranks may be gone)
+            dist.broadcast_buffers(self.model)  # every rank ends holding what rank 0 saved
+            dump = os.environ.get("DEEPSTEG_DUMP_RANK_STATE")  # test hook: each rank's final weights
+            if dump:
+                torch.save(self.model.state_dict(), Path(dump) / f"rank{self.rank}.pt")
+            dist.barrier()  # no rank leaves before rank 0 has written the last checkpoint
+            dist.cleanup()
         return last_val
 
 
