@@ -51,8 +51,8 @@ def quantize(x: Tensor, straight_through: bool = False) -> Tensor:
 
 
 def to_uint8(x: Tensor) -> Tensor:
-    """Float [0, 1] → uint8, rounding (never truncating) as :func:`quantize` does."""
-    return torch.round(x.detach().clamp(0.0, 1.0) * 255.0).to(torch.uint8)
+    """Float [0, 1] → uint8, rounding (never truncating) as :func:`quantize` does (one float temporary)."""
+    return x.detach().float().clamp(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
 
 
 def _to_rgb_array(im: Image.Image, name: str) -> np.ndarray:
@@ -72,7 +72,9 @@ def _to_rgb_array(im: Image.Image, name: str) -> np.ndarray:
         return np.repeat(grey[..., None], 3, axis=2)
     if mode != "RGB":
         im = im.convert("RGB")  # 1, L, P, CMYK, YCbCr, LAB, HSV
-    return np.asarray(im, dtype=np.uint8).astype(np.float32) / 255.0
+    arr = np.asarray(im, dtype=np.uint8).astype(np.float32)
+    arr /= 255.0  # in place: one float copy of a 12-MP photo is already 150 MB
+    return arr
 
 
 def _png_16bit_colour(p: Path) -> bool:

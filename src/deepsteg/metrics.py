@@ -23,9 +23,13 @@ def _nchw(x: Tensor) -> Tensor:
 
 
 def mse(a: Tensor, b: Tensor) -> Tensor:
-    """Mean squared error per image."""
-    a, b = _nchw(a).double(), _nchw(b).double()
-    return ((a - b) ** 2).flatten(1).mean(1)
+    """Mean squared error per image, accumulated in float64 (without float64 copies of large images)."""
+    a, b = _nchw(a), _nchw(b)
+    if a.dtype == torch.float64 or b.dtype == torch.float64:
+        d = a.double() - b.double()
+    else:
+        d = a.float() - b.float()
+    return d.square_().flatten(1).mean(1, dtype=torch.float64)
 
 
 def psnr(a: Tensor, b: Tensor) -> Tensor:
