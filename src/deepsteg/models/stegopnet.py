@@ -135,3 +135,15 @@ class StegoPNet(ImageHider):
         l_r = F.mse_loss(revealed, secret)
         loss = l_h + self.config.alpha * l_r
         return loss, {"loss": loss.item(), "l_hide": l_h.item(), "l_reveal": l_r.item()}
+
+
+def register(add) -> None:  # noqa: ANN001 - deepsteg.zoo.register_model
+    """Registry entries for this paper (called by :mod:`deepsteg.zoo.registry`)."""
+    paper = "Duan et al., StegoPNet, IEEE Access 2020"
+    add("stegopnet", StegoPNet, StegoPNetConfig(), "colour image in colour image; U-Net + pyramid pooling", paper,
+        tags=("image",))
+    add("stegopnet-noppm", StegoPNet, StegoPNetConfig(use_ppm=False),
+        "StegoPNet without the pyramid pooling module (the paper's ablation)", paper, tags=("image",))
+    add("stegopnet-paper", StegoPNet, StegoPNetConfig(residual=False, train_rounding="none"),
+        "StegoPNet exactly as published (sigmoid stego, float training); no shipped weights", paper,
+        pretrained=False, tags=("image",))

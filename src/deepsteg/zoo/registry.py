@@ -45,6 +45,8 @@ class ModelEntry:
     paper: str = ""
     pretrained: bool = True
     tags: tuple[str, ...] = field(default_factory=tuple)
+    #: Classical methods (e.g. LSB) have no weights: "pretrained" means ready to use as built.
+    weightless: bool = False
 
     def make_config(self, overrides: dict[str, Any] | None = None) -> Any:
         """The entry's configuration with ``overrides`` applied (unknown keys are refused)."""
@@ -65,13 +67,13 @@ _REGISTRY: dict[str, ModelEntry] = {}
 
 def register_model(
     name: str, builder: Callable[[Any], ImageHider], config: Any, description: str, paper: str = "",
-    pretrained: bool = True, tags: tuple[str, ...] = (),
+    pretrained: bool = True, tags: tuple[str, ...] = (), weightless: bool = False,
 ) -> None:
     """Add a named model. ``config`` is an instance of the model's config dataclass (its defaults for ``name``)."""
     if name in _REGISTRY:
         raise ModelError(f"model {name!r} is registered twice")
     _REGISTRY[name] = ModelEntry(name, builder, type(config), dataclasses.asdict(config), description, paper,
-                                 pretrained, tags)
+                                 pretrained, tags, weightless)
 
 
 def list_models(pretrained: bool | None = None) -> list[str]:
@@ -96,8 +98,9 @@ def pretrained_dir(name: str) -> Path:
 
 
 def has_pretrained(name: str) -> bool:
-    """Whether weights for ``name`` ship with this install."""
-    return get_entry(name).pretrained and (pretrained_dir(name) / "model.safetensors").is_file()
+    """Whether ``name`` is ready to use: its weights ship with this install, or it needs none."""
+    e = get_entry(name)
+    return e.weightless or (e.pretrained and (pretrained_dir(name) / "model.safetensors").is_file())
 
 
 def model_card(name: str) -> str:
@@ -155,7 +158,7 @@ def create_model(
             folder = folder.parent
         if not (folder / "model.safetensors").is_file():
             raise ModelError(f"{weights}: no model.safetensors there")
-    elif pretrained:
+    elif pretrained and not entry.weightless:
         if not has_pretrained(name):
             raise ModelError(f"no pretrained weights ship for {name!r}; models with weights: "
                              f"{', '.join(list_models(pretrained=True)) or 'none'}")
@@ -171,6 +174,7 @@ def create_model(
     model.model_name = name
     if folder is not None:
         load_weights(model, folder / "model.safetensors")
+    if folder is not None or (pretrained and entry.weightless):
         model.eval()
     if device is not None:
         model.to(device)
@@ -200,16 +204,18 @@ def save_pretrained(
 
 # --- the registered models --------------------------------------------------------------------------------
 def _register_builtin() -> None:
-    from deepsteg.models.stegopnet import StegoPNet, StegoPNetConfig
+    """Each module of :mod:`deepsteg.models` registers its own entries (timm-style: the registration lives beside
+    the architecture), so a new method is one new module with a ``register(register_model)`` function."""
+    import importlib
+    import pkgutil
 
-    paper = "Duan et al., StegoPNet, IEEE Access 2020"
-    register_model("stegopnet", StegoPNet, StegoPNetConfig(),
-                   "colour image in colour image; U-Net + pyramid pooling", paper, tags=("image",))
-    register_model("stegopnet-noppm", StegoPNet, StegoPNetConfig(use_ppm=False),
-                   "StegoPNet without the pyramid pooling module (the paper's ablation)", paper, tags=("image",))
-    register_model("stegopnet-paper", StegoPNet, StegoPNetConfig(residual=False, train_rounding="none"),
-                   "StegoPNet exactly as published (sigmoid stego, float training); no shipped weights",
-                   paper, pretrained=False, tags=("image",))
+    import deepsteg.models as pkg
+
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"deepsteg.models.{info.name}")
+        register = getattr(module, "register", None)
+        if callable(register):
+            register(register_model)
 
 
 _register_builtin()
