@@ -48,12 +48,13 @@ def run_stats(run: Path) -> dict:
             "final_loss": sum(float(r["loss"]) for r in rows[-10:]) / min(10, len(rows))}
 
 
-def evaluate(name: str, folder: Path, val: Path) -> dict:
-    m = deepsteg.create_model(name, weights=folder).to(memory_format=torch.channels_last)
+def evaluate(name: str, folder: Path | None, val: Path) -> dict:
+    m = (deepsteg.create_model(name, weights=folder) if folder is not None
+         else deepsteg.create_model(name, pretrained=True)).to(memory_format=torch.channels_last)
     return evaluate_folder(m, val, size=256).summary()
 
 
-def spot_check(name: str, weights: Path, val: Path) -> list[dict]:
+def spot_check(name: str, weights: Path | None, val: Path) -> list[dict]:
     """Hide/reveal through the real CLI on two unrelated photos, at 256×256 and at 517×389."""
     files = list_images(val)
     cover_f, secret_f = files[0], files[len(files) // 2]
@@ -72,10 +73,11 @@ def spot_check(name: str, weights: Path, val: Path) -> list[dict]:
             c, s = prep(cover_f, "cover"), prep(secret_f, "secret")
             stego, rev = t / f"stego_{w}x{h}.png", t / f"rev_{w}x{h}.png"
             cli = [sys.executable, "-m", "deepsteg"]
-            subprocess.run([*cli, "hide", str(c), str(s), "-o", str(stego), "--model", name, "--weights",
-                            str(weights)], check=True, capture_output=True)
-            subprocess.run([*cli, "reveal", str(stego), "-o", str(rev), "--model", name, "--weights", str(weights)],
-                           check=True, capture_output=True)
+            wflag = ["--weights", str(weights)] if weights is not None else []
+            subprocess.run([*cli, "hide", str(c), str(s), "-o", str(stego), "--model", name, *wflag], check=True,
+                           capture_output=True)
+            subprocess.run([*cli, "reveal", str(stego), "-o", str(rev), "--model", name, *wflag], check=True,
+                           capture_output=True)
             C, S, E, R = (read_image(p)[None] for p in (c, s, stego, rev))
             out.append({"size": f"{w}×{h}", "cover": cover_f.name, "secret": secret_f.name,
                         "cover_psnr": float(psnr(E, C)), "cover_ssim": float(ssim(E, C)),
@@ -92,9 +94,39 @@ def fmt(m: dict, k: str) -> str:
     return f"{v:.2f}"
 
 
+def weightless_card(name: str, args: argparse.Namespace) -> None:
+    """A classical method: no training, no weights — only the measured figures."""
+    figures = evaluate(name, None, args.val)
+    spots = spot_check(name, None, args.val)
+    out = ROOT / "src" / "deepsteg" / "zoo" / "pretrained" / name
+    out.mkdir(parents=True, exist_ok=True)
+    e = deepsteg.zoo.get_entry(name)
+    lines = [f"# {name}", "", f"{e.description}. {e.paper}.", "",
+             "No parameters and no training: nothing is learnt, and the figures below are exact properties of the "
+             "bit operations on these photos.", "",
+             "## Figures on `shared/corpus/val` (9 photos)", "",
+             f"`deepsteg evaluate --model {name} --data shared/corpus/val --size 256 --json out.json` (stego written "
+             "as an 8-bit PNG and read back; measured " + date.today().isoformat() + ").", "",
+             "| figure | after PNG round trip |", "|---|---|"]
+    for k, label in [("cover_psnr", "cover PSNR (dB)"), ("secret_psnr", "secret PSNR (dB)"),
+                     ("cover_ssim", "cover SSIM"), ("secret_ssim", "secret SSIM"), ("cover_ms_ssim", "cover MS-SSIM"),
+                     ("secret_ms_ssim", "secret MS-SSIM"), ("cover_changing_rate", "cover changing rate (StegNet eq. 3)"),
+                     ("decoded_rate", "decoded rate (StegNet eq. 1)"), ("payload_bpp", "payload (bpp)")]:
+        lines.append(f"| {label} | {fmt(figures, k)} |")
+    lines += ["", "CLI spot checks (real files):", "", "| size | cover PSNR | secret PSNR |", "|---|---|---|"]
+    lines += [f"| {s['size']} | {s['cover_psnr']:.2f} | {s['secret_psnr']:.2f} |" for s in spots]
+    if args.notes:
+        lines += ["", args.notes.strip()]
+    (out / "MODEL_CARD.md").write_text("\n".join(lines) + "\n")
+    keep = {k: figures[k] for k in ["model", "n", *KEYS]}
+    keep.update({"steps": 0, "train_minutes": 0.0, "weights_dtype": "none", "spot_checks": spots})
+    (out / "metrics.json").write_text(json.dumps(keep, indent=2) + "\n")
+    print("\n".join(lines))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--run", type=Path, required=True)
+    ap.add_argument("--run", type=Path, default=None, help="training run (not for weightless methods)")
     ap.add_argument("--name", required=True)
     ap.add_argument("--val", type=Path, required=True)
     ap.add_argument("--hardware", required=True)
@@ -103,6 +135,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(2)
     name, run = args.name, args.run
+    if deepsteg.zoo.get_entry(name).weightless:
+        return weightless_card(name, args)
     stats = run_stats(run)
     fp32 = evaluate(name, run / "last", args.val)
     with tempfile.TemporaryDirectory() as tmp:

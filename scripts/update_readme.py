@@ -25,10 +25,11 @@ def main() -> None:
         spot = next((s for s in m.get("spot_checks", []) if s["size"] == "517×389"), None)
         spot_s = f"{spot['cover_psnr']:.2f} / {spot['secret_psnr']:.2f}" if spot else "—"
         default = " (default)" if name == deepsteg.DEFAULT_MODEL else ""
+        trained = "no training" if e.weightless else f"{m['steps']:,} steps, {m['train_minutes']:.0f} CPU-min"
         rows.append(
             f"| `{name}`{default} | {m['weights_dtype']} | {m['cover_psnr']:.2f} dB / {m['cover_ssim']:.4f} | "
             f"{m['secret_psnr']:.2f} dB / {m['secret_ssim']:.4f} | {m['float_cover_psnr']:.2f} / "
-            f"{m['float_secret_psnr']:.2f} | {spot_s} | {m['steps']:,} steps, {m['train_minutes']:.0f} CPU-min |")
+            f"{m['float_secret_psnr']:.2f} | {spot_s} | {trained} |")
     table = "\n".join(rows)
     note = ("Figures: `deepsteg evaluate --model NAME --data shared/corpus/val --size 256` — 9 validation photos "
             "never trained on, 256×256 centre crops, **after writing and re-reading the 8-bit PNG** (float figures "

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import deepsteg
+import deepsteg.zoo
 from deepsteg.tiling import tile_grid
 
 
@@ -64,7 +65,7 @@ def test_automatic_policy_tiles_large_images_only(monkeypatch: pytest.MonkeyPatc
         assert torch.equal(m.reveal(c)[0], m.reveal(c, tile=32)[0])
 
 
-@pytest.mark.skipif(not deepsteg.list_models(pretrained=True), reason="needs shipped weights")
+@pytest.mark.skipif(not deepsteg.zoo.has_pretrained("stegopnet"), reason="needs shipped weights")
 def test_trained_ppm_model_tiles_without_visible_seams() -> None:
     """StegoPNet's pyramid pooling sees one tile's context, so tiles are not bit-equal to the whole image; with the
     trained weights the change along tile borders is no larger than elsewhere and quality is unchanged."""

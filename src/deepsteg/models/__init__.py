@@ -1,6 +1,9 @@
-"""One module per paper; every method subclasses :class:`~deepsteg.models.base.ImageHider`."""
+"""One module per paper; every method subclasses :class:`~deepsteg.models.base.ImageHider` and registers itself."""
 
 from deepsteg.models.base import ImageHider
+from deepsteg.models.isgan import Isgan, IsganConfig
+from deepsteg.models.lsb import Lsb, LsbConfig
+from deepsteg.models.stegnet import StegNet, StegNetConfig
 from deepsteg.models.stegopnet import StegoPNet, StegoPNetConfig
 
-__all__ = ["ImageHider", "StegoPNet", "StegoPNetConfig"]
+__all__ = ["ImageHider", "Isgan", "IsganConfig", "Lsb", "LsbConfig", "StegNet", "StegNetConfig", "StegoPNet", "StegoPNetConfig"]

@@ -34,11 +34,11 @@ from torch.utils.data import DataLoader
 
 from deepsteg.data import ImageBank, StegoPairDataset, StepBatchSampler
 from deepsteg.errors import TrainingError
-from deepsteg.io import atomic_write_bytes, quantize
+from deepsteg.io import atomic_write_bytes, quantize, to_grey
 from deepsteg.metrics import psnr, ssim
 from deepsteg.models.base import ImageHider
 from deepsteg.train import distributed as dist
-from deepsteg.zoo import create_model, save_pretrained
+from deepsteg.zoo import create_model, get_entry, save_pretrained
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -160,6 +160,8 @@ def evaluate_batch(model: ImageHider, cover: Tensor, secrets: Tensor) -> dict[st
     Secret metrics are means over the hidden images. The same function backs ``deepsteg evaluate``.
     """
     k = secrets.shape[1]
+    if model.secret_channels == 1 and secrets.shape[2] == 3:  # grey-secret methods (ISGAN): as evaluate does
+        secrets = to_grey(secrets)
     secret_list = [secrets[:, j] for j in range(k)]
     stego = model.hide(cover, *secret_list)
     stego_q = quantize(stego)
@@ -241,12 +243,13 @@ class Trainer:
             params_list = list(spec["params"])
             opt_lr = spec.get("lr", lr)
             kind = spec.get("optimizer", "adam")
+            wd = spec.get("weight_decay", 0.0)  # L2 regularisation where a paper asks for it (ISGAN §4)
             if kind == "adam":
-                opt = torch.optim.Adam(params_list, lr=opt_lr, betas=spec.get("betas", (0.9, 0.999)))
+                opt = torch.optim.Adam(params_list, lr=opt_lr, betas=spec.get("betas", (0.9, 0.999)), weight_decay=wd)
             elif kind == "adamax":
-                opt = torch.optim.Adamax(params_list, lr=opt_lr)
+                opt = torch.optim.Adamax(params_list, lr=opt_lr, weight_decay=wd)
             elif kind == "sgd":
-                opt = torch.optim.SGD(params_list, lr=opt_lr, momentum=spec.get("momentum", 0.9))
+                opt = torch.optim.SGD(params_list, lr=opt_lr, momentum=spec.get("momentum", 0.9), weight_decay=wd)
             else:
                 raise TrainingError(f"unknown optimizer {kind!r}")
             self.optimizers[name] = opt
@@ -267,6 +270,8 @@ class Trainer:
             self._check_resume_config()
         elif ckpt_path.exists():
             raise TrainingError(f"{self.out}: already holds a run; use --resume or another --out")
+        if get_entry(cfg.model).weightless:
+            raise TrainingError(f"{cfg.model} is a classical method with nothing to train")
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
         self.model = create_model(cfg.model, **cfg.overrides).to(self.device)

@@ -1,0 +1,142 @@
+"""StegNet — Wu, Yang & Li, "Image-into-Image Steganography Using Deep Convolutional Network", PCM 2018
+(Shanghai University). Colour image hidden in a colour image of the same size.
+
+Architecture (§4.1, Fig. 5), the same for the embedding network (6 input channels: cover ‖ hidden) and the
+decoding network (3 input channels: the embedded image):
+
+* a lifting layer to a uniform 32 channels: 3×3 convolution → batch norm → ELU;
+* six SCR blocks (separable convolution with residual, §4.2; :class:`deepsteg.layers.scr.SCRBlock`);
+* a reducing layer back to image space: 3×3 convolution to 3 channels → batch norm → ELU;
+* no strides and no pooling anywhere (§4.3), so the network is fully convolutional at any size.
+
+Loss (§4.4, eq. 5–7): ``¼ (L_CE + L_HD + Var(L_CE) + Var(L_HD))`` with L1 terms, the variances taken over the
+height, width and channels of each image. Adam, lr 1e-5, batch 64, 64×64 inputs (§5.1).
+
+Where the paper is not specific, and where we depart from it:
+
+* The text names the layers but the widths and activations of the lifting and reducing layers are only in
+  Fig. 5, which the text does not transcribe. We follow the authors' figure (published with their code):
+  conv → BN → ELU for both, the reducing layer's ELU being the network's output activation. That figure draws
+  the later blocks widening to 64 and 128 channels and a two-convolution reducing layer (128 → 32 → 3); we keep
+  the text's "uniform of 32 channels", hence one reducing convolution (32 → 3). ``width`` and ``blocks`` are
+  config fields.
+* ELU is unbounded above and reaches −1 below, so the raw output is not an image. The loss uses the raw output
+  (eq. 6 as written); :meth:`StegNet.hide` and :meth:`StegNet.reveal` clamp to [0, 1], which is what a PNG file
+  holds anyway.
+* ``Var(L_CE)``: we take the variance of the per-pixel absolute error ``|E_i − C_i|`` (the quantity that
+  ``L_CE`` averages), population variance (÷ N, as ``tf.nn.moments`` in the authors' code), averaged over the
+  batch. The authors' released code takes the variance of the signed difference ``C_i − E_i`` instead;
+  ``variance_of="signed"`` selects that.
+* Initialisation: Xavier-uniform weights, as the authors' code (the paper does not say).
+* ``lr=1e-4`` instead of the paper's 1e-5: we train for minutes on a CPU, not days on a GPU, and 1e-5 barely
+  moves the weights in a few thousand steps. ``--lr 1e-5`` restores the paper's rate.
+* ``train_rounding="ste"``: the decoding network is trained on the embedded image rounded to 8 bits
+  (straight-through gradient), because a receiver only ever sees the saved PNG. ``"none"`` trains on float
+  embedded images as the paper.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from deepsteg.io import quantize
+from deepsteg.layers.conv import ConvBNAct
+from deepsteg.layers.scr import SCRBlock
+from deepsteg.models.base import ImageHider
+
+
+@dataclass
+class StegNetConfig:
+    """Hyper-parameters of StegNet (defaults: the paper's, plus the documented departures)."""
+
+    width: int = 32
+    blocks: int = 6
+    variance_of: str = "abs"
+    train_rounding: str = "ste"
+    lr: float = 1e-4
+
+
+class StegNetNet(nn.Module):
+    """One StegNet network (embedding or decoding): lifting conv, ``blocks`` SCR blocks, reducing conv."""
+
+    def __init__(self, in_ch: int, cfg: StegNetConfig) -> None:
+        super().__init__()
+        self.lift = ConvBNAct(in_ch, cfg.width, 3, 1, 1, act="elu")
+        self.blocks = nn.Sequential(*[SCRBlock(cfg.width) for _ in range(cfg.blocks)])
+        self.reduce = ConvBNAct(cfg.width, 3, 3, 1, 1, act="elu")
+        for m in self.modules():  # Xavier-uniform, as the authors' code
+            if isinstance(m, nn.Conv2d):
+                nn.init.xavier_uniform_(m.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.blocks(self.lift(x))
+        # The reducing layer runs in fp32 even under bf16 autocast: the stego must resolve ±1/255 changes.
+        with torch.autocast(x.device.type, enabled=False):
+            return self.reduce(x.float())
+
+
+def receptive_radius(cfg: StegNetConfig) -> int:
+    """Receptive-field radius in pixels of one StegNet network: each 3×3 convolution (lifting, the depthwise
+    convolution of every SCR block, reducing) adds one pixel; 1×1 convolutions, BN and ELU add none."""
+    return 1 + cfg.blocks + 1
+
+
+class StegNet(ImageHider):
+    """Embedding network + decoding network trained jointly (paper §4)."""
+
+    num_secrets = 1
+    secret_channels = 3
+    size_multiple = 1  # no strides, no pooling: any size runs as it is
+    min_size = 16  # not a network limit; the same floor as the other models, for a consistent CLI
+    tile_margin = 8
+
+    def __init__(self, config: StegNetConfig | None = None) -> None:
+        super().__init__(config or StegNetConfig())
+        cfg = self.config
+        if cfg.train_rounding not in ("ste", "none"):
+            raise ValueError("train_rounding must be 'ste' or 'none'")
+        if cfg.variance_of not in ("abs", "signed"):
+            raise ValueError("variance_of must be 'abs' or 'signed'")
+        self.embed = StegNetNet(6, cfg)
+        self.decode = StegNetNet(3, cfg)
+        # Tiles are seamless when the margin covers the receptive-field radius (8 px for 6 blocks). Hide and
+        # reveal are tiled separately, so one network's radius is what counts; round up to a multiple of 8.
+        # Exact in eval mode only, where batch norm is a per-pixel affine map.
+        self.tile_margin = 8 * math.ceil(receptive_radius(cfg) / 8)
+
+    def _hide(self, cover: Tensor, secrets: Sequence[Tensor]) -> Tensor:
+        return self.embed(torch.cat([cover, secrets[0]], dim=1)).clamp(0.0, 1.0)
+
+    def _reveal(self, stego: Tensor) -> list[Tensor]:
+        return [self.decode(stego).clamp(0.0, 1.0)]
+
+    def _variance(self, diff: Tensor) -> Tensor:
+        """Var over channels, height and width of each image (population variance), mean over the batch."""
+        d = diff.abs() if self.config.variance_of == "abs" else diff
+        return d.flatten(1).var(dim=1, correction=0).mean()
+
+    def training_losses(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+        """Eq. 5–7; the decoding network sees the 8-bit embedded image when ``train_rounding='ste'``."""
+        cover, hidden = batch["cover"], batch["secrets"][:, 0]
+        embedded = self.embed(torch.cat([cover, hidden], dim=1))  # eq. 5: E_i = F_CE(C_i, H_i)
+        seen = quantize(embedded, straight_through=True) if self.config.train_rounding == "ste" else embedded
+        decoded = self.decode(seen)  # eq. 5: D_i = F_ED(E_i)
+        l_ce = (embedded - cover).abs().mean()  # eq. 6
+        l_hd = (decoded - hidden).abs().mean()  # eq. 6
+        var_ce = self._variance(embedded - cover)  # eq. 7, Var(L_CE)
+        var_hd = self._variance(decoded - hidden)  # eq. 7, Var(L_HD)
+        loss = 0.25 * (l_ce + l_hd + var_ce + var_hd)  # eq. 7
+        return loss, {"loss": loss.item(), "l_ce": l_ce.item(), "l_hd": l_hd.item(), "var_ce": var_ce.item(),
+                      "var_hd": var_hd.item()}
+
+
+def register(add) -> None:  # noqa: ANN001 - deepsteg.zoo.register_model
+    """Registry entries for this paper (called by :mod:`deepsteg.zoo.registry`)."""
+    add("stegnet", StegNet, StegNetConfig(),
+        "colour image in colour image; separable-conv residual blocks, no strides (any size)",
+        "Wu, Yang & Li (StegNet), PCM 2018", tags=("image",))

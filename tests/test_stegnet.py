@@ -1,0 +1,130 @@
+"""StegNet (Wu, Yang & Li, PCM 2018): the SCR block, no strides, eq. 5–7 exactly, a few CPU steps learn, the CLI."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+import deepsteg
+from deepsteg.cli import app
+from deepsteg.layers.scr import SCRBlock
+from deepsteg.models.stegnet import StegNet, StegNetConfig, receptive_radius
+from deepsteg.train import TrainConfig, train
+from deepsteg.zoo import save_pretrained
+
+
+def test_scr_block_is_the_identity_when_its_branch_is_zeroed() -> None:
+    torch.manual_seed(0)
+    block = SCRBlock(8)
+    assert block.depthwise.groups == 8 and block.depthwise.kernel_size == (3, 3)
+    assert block.pointwise.kernel_size == (1, 1)
+    x = torch.randn(2, 8, 11, 13)
+    assert not torch.equal(block(x), x)  # a live branch changes its input …
+    with torch.no_grad():
+        block.bn.weight.zero_()
+        block.bn.bias.zero_()  # … the last BN of the branch outputs 0, ELU(0) = 0, so only the skip is left
+    for mode in (True, False):
+        block.train(mode)
+        assert torch.equal(block(x), x)
+
+
+def test_shapes_at_odd_size_and_no_strides_or_pooling() -> None:
+    m = deepsteg.create_model("stegnet").eval()
+    cover, secret = torch.rand(2, 3, 29, 37), torch.rand(2, 3, 29, 37)
+    with torch.no_grad():
+        stego = m.hide(cover, secret)
+        (revealed,) = m.reveal(stego)
+    assert stego.shape == revealed.shape == (2, 3, 29, 37)
+    assert 0 <= float(stego.min()) and float(stego.max()) <= 1
+    convs = [mod for mod in m.modules() if isinstance(mod, nn.Conv2d)]
+    assert len(convs) == 2 * (1 + 2 * 6 + 1)  # per network: lifting, 6 × (depthwise, pointwise), reducing
+    assert all(c.stride == (1, 1) for c in convs)
+    assert not any("Pool" in type(mod).__name__ for mod in m.modules())
+    assert m.size_multiple == 1 and m.tile_margin >= receptive_radius(m.config) == 8
+
+
+def test_tiles_are_seamless_in_eval_mode() -> None:
+    torch.manual_seed(0)
+    m = deepsteg.create_model("stegnet").eval()
+    cover, secret = torch.rand(1, 3, 40, 52), torch.rand(1, 3, 40, 52)
+    with torch.no_grad():
+        whole, tiled = m.hide(cover, secret, tile=0), m.hide(cover, secret, tile=16)
+        assert torch.allclose(whole, tiled, atol=1e-5)
+        assert torch.allclose(m.reveal(whole, tile=0)[0], m.reveal(whole, tile=16)[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("rounding", ["none", "ste"])
+def test_loss_is_equation_7(rounding: str) -> None:
+    """¼ (L_CE + L_HD + Var(L_CE) + Var(L_HD)), L1 terms, variances over C×H×W of each image (eq. 5–7)."""
+    torch.manual_seed(1)
+    m = StegNet(StegNetConfig(train_rounding=rounding)).eval()
+    cover, hidden = torch.rand(3, 3, 16, 20), torch.rand(3, 3, 16, 20)
+    with torch.no_grad():
+        loss, logs = m.training_losses({"cover": cover, "secrets": hidden[:, None]})
+        e = m.embed(torch.cat([cover, hidden], 1)).double()  # eq. 5
+        seen = torch.round(e.clamp(0, 1) * 255) / 255 if rounding == "ste" else e
+        d = m.decode(seen.float()).double()  # eq. 5
+    c, h = cover.double(), hidden.double()
+    n = cover.shape[0]
+    l_ce = sum(float((e[i] - c[i]).abs().mean()) for i in range(n)) / n  # eq. 6
+    l_hd = sum(float((d[i] - h[i]).abs().mean()) for i in range(n)) / n
+
+    def var(a: torch.Tensor) -> float:  # over channel, height and width of one image
+        return float(((a - a.mean()) ** 2).mean())
+
+    var_ce = sum(var((e[i] - c[i]).abs()) for i in range(n)) / n
+    var_hd = sum(var((d[i] - h[i]).abs()) for i in range(n)) / n
+    assert float(loss) == pytest.approx(0.25 * (l_ce + l_hd + var_ce + var_hd), rel=1e-5)  # eq. 7
+    assert logs["l_ce"] == pytest.approx(l_ce, rel=1e-5) and logs["var_hd"] == pytest.approx(var_hd, rel=1e-4)
+
+
+def test_twenty_cpu_steps_lower_the_loss(image_folder: Path, tmp_path: Path) -> None:
+    from deepsteg.data import StegoPairDataset
+
+    held = StegoPairDataset(image_folder, size=32, mode="train", seed=99)
+    batch = {k: torch.stack([held[i][k] for i in range(8)]) for k in ("cover", "secrets")}
+    cfg = TrainConfig(model="stegnet", data=[str(image_folder)], out=str(tmp_path / "run"), steps=20, batch_size=4,
+                      crop=32, val_crop=32, val_every=1000, ckpt_every=1000, log_every=1, seed=1, num_workers=0,
+                      schedule="constant")
+
+    def held_loss(model: deepsteg.ImageHider) -> float:
+        model.train()  # batch statistics, as in training; no grad, so nothing is learnt from this batch
+        with torch.no_grad():
+            return model.training_losses(batch)[0].item()
+
+    torch.manual_seed(cfg.seed)
+    before = held_loss(deepsteg.create_model("stegnet"))
+    train(cfg, progress=False)
+    after = held_loss(deepsteg.create_model("stegnet", weights=tmp_path / "run" / "last"))
+    # The default lr (1e-4) is gentle: 20 steps take the held-out loss from ≈0.50 to ≈0.45 (to ≈0.34 at 1e-3).
+    assert after < 0.95 * before, (before, after)
+    with open(tmp_path / "run" / "train.csv") as f:
+        losses = [float(r["loss"]) for r in csv.DictReader(f)]
+    assert len(losses) == 20 and sum(losses[-5:]) < sum(losses[:5])
+
+
+def test_cli_round_trip_with_saved_weights(tmp_path: Path, make_png) -> None:
+    torch.manual_seed(0)
+    weights = save_pretrained(deepsteg.create_model("stegnet").eval(), tmp_path / "w")
+    cover, secret = make_png("c.png", 29, 37, seed=1), make_png("s.png", 29, 37, seed=2)
+    runner = CliRunner()
+    r = runner.invoke(app, ["hide", str(cover), str(secret), "-o", str(tmp_path / "stego.png"), "--model", "stegnet",
+                            "--weights", str(weights), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert "from stegnet" in r.stdout
+    r = runner.invoke(app, ["reveal", str(tmp_path / "stego.png"), "-o", str(tmp_path / "out.png"), "--model",
+                            "stegnet", "--weights", str(weights), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    m = deepsteg.create_model("stegnet", weights=weights)
+    with torch.no_grad():
+        want = deepsteg.quantize(m.hide(deepsteg.read_image(cover), deepsteg.read_image(secret)))
+        got = deepsteg.read_image(tmp_path / "stego.png")
+        want_out = deepsteg.quantize(m.reveal(got)[0])
+    # equal up to 1 LSB: the CLI runs channels_last convolutions
+    assert torch.allclose(got, want, atol=1.5 / 255)
+    assert torch.allclose(deepsteg.read_image(tmp_path / "out.png"), want_out, atol=1.5 / 255)
