@@ -35,7 +35,7 @@ Departures and readings of what the paper leaves open, each a config field where
   ``adv_weight=0.01``, ``critic_lr=1e-3`` (momentum 0.9, the trainer's), ``label_flip_prob=0.05`` — each
   steganalyser label is swapped with that probability (the "flip labels" trick of Salimans et al. [29]); the
   generator uses the usual flipped target (its stegos labelled "cover"). §4's "L2 normalization" (weight decay)
-  is not applied: the trainer's optimiser specs have no weight-decay field.
+  is off by default because the paper gives no coefficient; the trainer takes a ``weight_decay`` per optimiser.
 * MS-SSIM on small crops: 5 scales need a side over 160 px (11-px window, 4 halvings). For smaller images we use
   the largest number of scales L ≤ 5 with ``side > 10 · 2^(L−1)`` and the first L standard weights renormalised
   to sum to 1 (L = 1 is SSIM); see :func:`ms_ssim_levels`.
