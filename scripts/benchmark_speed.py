@@ -69,12 +69,15 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--cpu-bf16", action="store_true", help="also time bf16 autocast on the CPU")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
     for name in args.models.split(","):
         rows.append(bench(name, "cpu", 1, args.size, args.repeats, None))
         rows.append(bench(name, "cpu", 8, args.size, max(3, args.repeats // 4), None))
+        if args.cpu_bf16:
+            rows.append(bench(name, "cpu", 1, args.size, args.repeats, torch.bfloat16))
         if torch.cuda.is_available():
             for dt in (None, torch.bfloat16):
                 rows.append(bench(name, "cuda", 64, args.size, args.repeats, dt))

@@ -431,6 +431,63 @@ def card(model: ModelOpt = "") -> None:
         print(text)
 
 
+@app.command()
+def analyze(
+    path: Annotated[Path, typer.Argument(help="Image, or folder of images (all of them, sorted, sub-folders too).")],
+    detectors: Annotated[str, typer.Option("--detectors", help="Comma-separated detectors to run: chi2, spa, rs, "
+                                                                "primary_sets, ws.")] = "chi2,spa,rs,primary_sets,ws",
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write {file: {detector: score, …, "
+                                                                     "fusion: score}} as JSON.")] = None,
+) -> None:
+    """Classical LSB steganalysis (StegExpose's detectors + WS): one line of scores per image, higher = more
+    likely stego; fusion is StegExpose's mean of the detectors (StegExpose flags a file above 0.2)."""
+    with _user_errors():
+        import math
+
+        from deepsteg.analysis import DEFAULT_DETECTORS, score_image
+        from deepsteg.io import atomic_write_bytes, check_output_path, list_images, read_image
+
+        names = [d.strip() for d in detectors.split(",") if d.strip()]
+        unknown = [d for d in names if d not in DEFAULT_DETECTORS]
+        if unknown or not names:
+            what = f"unknown detector {unknown[0]!r}" if unknown else "give at least one detector"
+            raise DeepstegError(f"--detectors: {what}; choose from {', '.join(DEFAULT_DETECTORS)}")
+        if json_path is not None:
+            check_output_path(json_path, [], suffixes=(".json",))
+        if path.is_dir():
+            files = list_images(path)
+            if not files:
+                raise DeepstegError(f"{path}: no images in this folder")
+            keys = [f.relative_to(path).as_posix() for f in files]
+        elif not path.exists():
+            raise DeepstegError(f"{path}: no such file or directory")
+        else:
+            files, keys = [path], [path.name]
+        results: dict[str, dict[str, float | None]] = {}
+        failed = 0
+        for f, key in zip(files, keys):
+            try:
+                img = read_image(f)
+                if min(img.shape[-2:]) < 4:
+                    raise DeepstegError(f"{f}: image is {img.shape[-1]}×{img.shape[-2]} pixels; the detectors "
+                                        "need at least 4×4")
+                scores = score_image(img, names)
+            except (DeepstegError, OSError, ValueError) as e:  # one line for this file, then go on
+                detail = e.strerror if isinstance(e, OSError) and e.strerror else e
+                _err(str(e) if isinstance(e, DeepstegError) else f"{f}: {detail}")
+                failed += 1
+                continue
+            results[key] = {k: (None if math.isnan(v) else v) for k, v in scores.items()}
+            print(key + "  " + "  ".join(f"{k} {v:.4f}" for k, v in scores.items()), flush=True)
+        if json_path is not None:
+            blob = json.dumps(results, indent=2).encode() + b"\n"
+            atomic_write_bytes(json_path, lambda fh: fh.write(blob))
+            print(f"wrote {json_path}", file=sys.stderr)
+        if failed:
+            _err(f"{failed} of {len(files)} image(s) could not be analysed")
+            raise typer.Exit(EXIT_USER_ERROR)
+
+
 def main() -> None:
     """Console-script entry point: usage mistakes also end in one line (not click's multi-line box)."""
     try:
