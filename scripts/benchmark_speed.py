@@ -45,7 +45,8 @@ def _time(fn, repeats: int, warmup: int = 3) -> list[float]:  # noqa: ANN001
 def bench(name: str, device: str, batch: int, size: int, repeats: int, dtype: torch.dtype | None) -> dict:
     model = deepsteg.create_model(name, pretrained=True).to(device).to(memory_format=torch.channels_last)
     cover = torch.rand(batch, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
-    secret = torch.rand(batch, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
+    secret = torch.rand(batch, model.secret_channels, size, size, device=device).contiguous(
+        memory_format=torch.channels_last)
 
     @torch.inference_mode()
     def step() -> None:

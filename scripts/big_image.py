@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from deepsteg.io import list_images, read_image, write_png
+import deepsteg
+from deepsteg.io import list_images, read_image, to_grey, write_png
 from deepsteg.metrics import psnr, ssim
 from deepsteg.zoo import pretrained_dir
 
@@ -76,16 +76,19 @@ def main() -> None:
                                     str(t / "stego.png"), "--model", args.model, "--device", "cpu"]),
                           ("reveal", [*cli, "reveal", str(t / "stego.png"), "-o", str(t / "rev.png"), "--model",
                                       args.model, "--device", "cpu"])]:
-            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            # Each verb's own peak resident memory, from the kernel via GNU time (%M, KiB): measured on that
+            # process alone, not inherited from this (large) parent and not a running maximum over children.
             t0 = time.perf_counter()
-            p = subprocess.run(cmd, capture_output=True, text=True)
+            p = subprocess.run(["/usr/bin/time", "-f", "PEAK_KB=%M", *cmd], capture_output=True, text=True)
             res[f"{verb}_seconds"] = time.perf_counter() - t0
             if p.returncode:
                 raise SystemExit(p.stderr)
-            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            res[f"{verb}_peak_rss_mb"] = max(peak, before) / 1024
+            peak_kb = int(p.stderr.rsplit("PEAK_KB=", 1)[1].split()[0])
+            res[f"{verb}_peak_rss_mb"] = peak_kb / 1024
             print(p.stdout.strip())
         C, S, E, R = (read_image(t / f)[None] for f in ("cover.png", "secret.png", "stego.png", "rev.png"))
+        if deepsteg.create_model(args.model).secret_channels == 1:  # grey-secret models reveal luma
+            S, R = to_grey(S), to_grey(R)
         res.update({"size": args.size, "model": args.model, "cover_psnr": float(psnr(E, C)),
                     "secret_psnr": float(psnr(R, S)), "cover_ssim": float(ssim(E, C)),
                     "secret_ssim": float(ssim(R, S))})

@@ -27,7 +27,7 @@ import torch
 import deepsteg
 from deepsteg.data import centre_crop
 from deepsteg.evaluate import evaluate_folder
-from deepsteg.io import list_images, read_image, write_png
+from deepsteg.io import list_images, read_image, to_grey, write_png
 from deepsteg.metrics import psnr, ssim
 from deepsteg.zoo import save_pretrained
 
@@ -40,9 +40,17 @@ def run_stats(run: Path) -> dict:
     rows = list(csv.DictReader(open(run / "train.csv")))
     cfg = json.loads((run / "train_config.json").read_text())
     # Training time from the logged throughput (each row covers log_every steps); validation time excluded.
-    seconds = sum(cfg["log_every"] * cfg["batch_size"] / float(r["img_per_s"]) for r in rows)
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True, map_location="cpu")
+    world = int(ckpt.get("world", 1))
+    # img_per_s counts all processes; each row covers the steps since the previous row (not always log_every).
+    seconds, prev = 0.0, 0
+    for r in rows:
+        step = int(r["step"])
+        if step > prev:
+            seconds += (step - prev) * cfg["batch_size"] * world / float(r["img_per_s"])
+        prev = step
     change = run / "SCHEDULE_CHANGE.txt"
-    return {"cfg": cfg, "steps": int(rows[-1]["step"]), "seconds": float(seconds),
+    return {"cfg": cfg, "steps": int(rows[-1]["step"]), "seconds": float(seconds), "world": world,
             "schedule_change": change.read_text().strip() if change.is_file() else "",
             "img_per_s": sum(float(r["img_per_s"]) for r in rows) / len(rows),
             "final_loss": sum(float(r["loss"]) for r in rows[-10:]) / min(10, len(rows))}
@@ -79,6 +87,8 @@ def spot_check(name: str, weights: Path | None, val: Path) -> list[dict]:
             subprocess.run([*cli, "reveal", str(stego), "-o", str(rev), "--model", name, *wflag], check=True,
                            capture_output=True)
             C, S, E, R = (read_image(p)[None] for p in (c, s, stego, rev))
+            if deepsteg.create_model(name).secret_channels == 1:  # grey-secret models: compare luma with luma
+                S, R = to_grey(S), to_grey(R)
             out.append({"size": f"{w}×{h}", "cover": cover_f.name, "secret": secret_f.name,
                         "cover_psnr": float(psnr(E, C)), "cover_ssim": float(ssim(E, C)),
                         "secret_psnr": float(psnr(R, S)), "secret_ssim": float(ssim(R, S))})
@@ -156,23 +166,25 @@ def main() -> None:
         siblings.append((n, evaluate(n, Path(r) / "last", args.val), run_stats(Path(r))))
 
     cfg = stats["cfg"]
-    params = sum(p.numel() for p in model.parameters())
+    params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("critic."))
     lines = [
         f"# {name}", "",
         f"{deepsteg.zoo.get_entry(name).description}. Paper: {deepsteg.zoo.get_entry(name).paper}.", "",
         "## Training", "",
         f"* Data: `shared/corpus/train` (41 photographs, ≤ 2048 px; nothing else), random {cfg['crop']}×{cfg['crop']} "
         "crops with flips and 90° rotations, cover and secret from different photos.",
-        f"* Steps: {stats['steps']:,} × batch {cfg['batch_size']} = {stats['steps'] * cfg['batch_size']:,} "
-        f"cover/secret pairs; Adam lr {model.config.lr:g}, {cfg['schedule']} decay to ×{cfg['min_lr_ratio']}; "
-        f"seed {cfg['seed']}.",
+        f"* Steps: {stats['steps']:,} × batch {cfg['batch_size'] * stats['world']} = "
+        f"{stats['steps'] * cfg['batch_size'] * stats['world']:,} cover/secret pairs; Adam lr "
+        f"{cfg['lr'] or model.config.lr:g}, {cfg['schedule']} decay to ×{cfg['min_lr_ratio']}; seed {cfg['seed']}.",
         *([f"* Schedule note: {stats['schedule_change']}"] if stats["schedule_change"] else []),
         f"* Time and hardware: {stats['seconds'] / 60:.0f} min of training steps on {args.hardware} "
-        f"(~{stats['img_per_s']:.0f} img/s); no GPU was available to this run.",
+        f"(~{stats['img_per_s']:.0f} img/s).",
         "* Reproduce: `deepsteg train " + name + " --data shared/corpus/train --val shared/corpus/val "
         f"--out runs/{name} --steps {cfg['steps']} --batch-size {cfg['batch_size']} --crop {cfg['crop']} "
-        f"--val-every {cfg['val_every']} --threads 1` (the run was made in chunks-capable mode with the same "
-        "trainer; `--max-minutes M --resume` splits it).",
+        f"--val-crop {cfg['val_crop']} --val-every {cfg['val_every']} --lr {cfg['lr'] or model.config.lr:g} "
+        f"--schedule {cfg['schedule']} --seed {cfg['seed']} --threads 1"
+        + "".join(f" --set {k}={json.dumps(v)}" for k, v in cfg["overrides"].items()) + "` (`--max-minutes M` "
+        "and `--resume` split it into chunks).",
         f"* Config: `{json.dumps(model.config_dict())}`; {params / 1e6:.2f} M parameters (hiding + reveal).",
         f"* Weights: {'fp16' if holds else 'fp32'} safetensors "
         f"({'fp16 figures within 0.05 dB of fp32' if holds else 'fp16 lost more than 0.05 dB, so fp32'}).", "",

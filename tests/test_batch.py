@@ -52,11 +52,12 @@ def test_rerun_skips_finished_outputs_and_cleans_stale_temps(tmp_path: Path, mak
     hide_folder(model, covers, secrets, out)
     (out / "c1.png").unlink()  # as if the run had been killed before c1 was written …
     (out / ".c1.png.abc.tmp").write_bytes(b"partial")  # … in the middle of writing it
+    (out / ".user-notes.tmp").write_text("not ours")  # a user's hidden file is left alone
     before = (out / "c0.png").stat().st_mtime_ns
     res = hide_folder(model, covers, secrets, out)
     assert (res.done, res.skipped) == (1, 4)
     assert (out / "c0.png").stat().st_mtime_ns == before
-    assert sorted(p.name for p in out.iterdir()) == [f"c{i}.png" for i in range(5)]
+    assert sorted(p.name for p in out.iterdir()) == [".user-notes.tmp", *[f"c{i}.png" for i in range(5)]]
 
 
 def test_bad_files_are_reported_and_the_rest_done(tmp_path: Path, make_png, model) -> None:  # noqa: ANN001
@@ -79,6 +80,8 @@ def test_cli_hide_batch_and_reveal_batch(tmp_path: Path, make_png, model) -> Non
     assert "0 written, 5 already done" in r.stdout
     r = runner.invoke(app, ["reveal-batch", str(tmp_path / "out"), "-o", str(tmp_path / "rev"), "--weights", str(w)])
     assert r.exit_code == 0 and "5 written" in r.stdout
-    r = runner.invoke(app, ["hide-batch", str(covers), str(secrets), "-o", str(covers), "--weights", str(w),
-                            "--overwrite"])
-    assert r.exit_code == 1 and "overwrite an input" in r.stderr
+    r = runner.invoke(app, ["hide-batch", str(covers), str(secrets), "-o", str(covers / "out"), "--weights", str(w)])
+    assert r.exit_code == 1 and "must not be (inside) the input folder" in r.stderr
+    (tmp_path / "out" / "c0.jpg").write_bytes((tmp_path / "out" / "c0.png").read_bytes())  # c0.png and c0.jpg
+    r = runner.invoke(app, ["reveal-batch", str(tmp_path / "out"), "-o", str(tmp_path / "rev2"), "--weights", str(w)])
+    assert r.exit_code == 1 and "would both be written" in r.stderr

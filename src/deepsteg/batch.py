@@ -58,10 +58,20 @@ def _size(p: Path) -> tuple[int, int]:
 
 
 def _clean_stale_temps(out_dir: Path) -> None:
-    """Remove temporary files of an earlier run that was killed mid-write (atomic writes leave only these)."""
-    for p in out_dir.rglob(".*.tmp"):
+    """Remove temporary files of an earlier run that was killed mid-write (atomic writes leave only these):
+    only deepsteg's own pattern, ``.NAME.png.XXXXXXXX.tmp`` (see :func:`deepsteg.io.atomic_write_bytes`)."""
+    for p in out_dir.rglob(".*.png.*.tmp"):
         if p.is_file():
             p.unlink()
+
+
+def _check_out_dir(out: Path, *inputs: Path) -> None:
+    """Refuse an output folder at or inside an input folder: a re-run would take earlier outputs as inputs."""
+    o = out.resolve()
+    for i in inputs:
+        r = i.resolve()
+        if o == r or r in o.parents:
+            raise ImageWriteError(f"{out}: the output folder must not be (inside) the input folder {i}")
 
 
 class _Jobs(Dataset):
@@ -152,6 +162,7 @@ def hide_folder(model: ImageHider, covers: str | os.PathLike[str], secrets: str 
     """Hide secret images in every cover of a folder; cover ``i`` (sorted) carries secret(s)
     ``(i·k + j) mod n_secrets`` — secrets are reused in order when there are fewer than covers."""
     covers, secrets, out = Path(covers), Path(secrets), Path(out_dir)
+    _check_out_dir(out, covers, secrets)
     cover_files, secret_files = list_images(covers), list_images(secrets)
     if not cover_files:
         raise DeepstegError(f"{covers}: no images")
@@ -196,6 +207,7 @@ def reveal_folder(model: ImageHider, stegos: str | os.PathLike[str], out_dir: st
                   overwrite: bool = False, progress: bool = False, tile: int | None = None) -> BatchSummary:
     """Reveal every stego of a folder into ``out_dir`` (``name.png``, or ``name_1.png``… for several secrets)."""
     stegos, out = Path(stegos), Path(out_dir)
+    _check_out_dir(out, stegos)
     files = list_images(stegos)
     if not files:
         raise DeepstegError(f"{stegos}: no images")
@@ -205,8 +217,12 @@ def reveal_folder(model: ImageHider, stegos: str | os.PathLike[str], out_dir: st
     summary = BatchSummary()
     inputs = {p.resolve() for p in files}
     jobs = []
+    seen: dict[Path, Path] = {}
     for f in files:
         outs = [_out_name(out, stegos, f, "" if k == 1 else f"_{j + 1}") for j in range(k)]
+        if outs[0] in seen:
+            raise ImageWriteError(f"{f} and {seen[outs[0]]} would both be written to {outs[0]}")
+        seen[outs[0]] = f
         if any(o.resolve() in inputs for o in outs):
             raise ImageWriteError(f"{outs[0]}: would overwrite an input; choose another output folder")
         if all(o.exists() for o in outs) and not overwrite:

@@ -435,7 +435,8 @@ def card(model: ModelOpt = "") -> None:
 def analyze(
     path: Annotated[Path, typer.Argument(help="Image, or folder of images (all of them, sorted, sub-folders too).")],
     detectors: Annotated[str, typer.Option("--detectors", help="Comma-separated detectors to run: chi2, spa, rs, "
-                                                                "primary_sets, ws.")] = "chi2,spa,rs,primary_sets,ws",
+                                                                "primary_sets, ws (default: all that are "
+                                                                "installed).")] = "",
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write {file: {detector: score, …, "
                                                                      "fusion: score}} as JSON.")] = None,
 ) -> None:
@@ -447,6 +448,17 @@ def analyze(
         from deepsteg.analysis import DEFAULT_DETECTORS, score_image
         from deepsteg.io import atomic_write_bytes, check_output_path, list_images, read_image
 
+        if not detectors:  # all five with the analysis extra; the two written here without it
+            import importlib.util
+
+            if importlib.util.find_spec("sealwatch") is None:
+                from deepsteg.io import notice
+
+                notice("sealwatch is not installed: running rs and primary_sets only "
+                       "(pip install 'deepsteg[analysis]' adds chi2, spa and ws)")
+                detectors = "rs,primary_sets"
+            else:
+                detectors = ",".join(DEFAULT_DETECTORS)
         names = [d.strip() for d in detectors.split(",") if d.strip()]
         unknown = [d for d in names if d not in DEFAULT_DETECTORS]
         if unknown or not names:

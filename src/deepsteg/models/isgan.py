@@ -35,7 +35,7 @@ Departures and readings of what the paper leaves open, each a config field where
   ``adv_weight=0.01``, ``critic_lr=1e-3`` (momentum 0.9, the trainer's), ``label_flip_prob=0.05`` — each
   steganalyser label is swapped with that probability (the "flip labels" trick of Salimans et al. [29]); the
   generator uses the usual flipped target (its stegos labelled "cover"). §4's "L2 normalization" (weight decay)
-  is off by default because the paper gives no coefficient; the trainer takes a ``weight_decay`` per optimiser.
+  is off by default because the paper gives no coefficient (``weight_decay``, passed to both optimisers).
 * MS-SSIM on small crops: 5 scales need a side over 160 px (11-px window, 4 halvings). For smaller images we use
   the largest number of scales L ≤ 5 with ``side > 10 · 2^(L−1)`` and the first L standard weights renormalised
   to sum to 1 (L = 1 is SSIM); see :func:`ms_ssim_levels`.
@@ -73,6 +73,7 @@ class IsganConfig:
     lr: float = 1e-4  # Adam, generator (§4)
     critic_lr: float = 1e-3  # SGD, steganalyser (not in the paper)
     label_flip_prob: float = 0.05
+    weight_decay: float = 0.0  # §4's "L2 normalization"; the paper gives no coefficient
     residual: bool = True
     critic_xunet_front: bool = True
     train_rounding: str = "ste"
@@ -252,11 +253,15 @@ class IsganSteganalyser(nn.Module):
         _xavier(self)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.xunet_front:
-            x = F.conv2d(x, self.kv.to(x.dtype), padding=2, groups=3)
-        x = self.conv1(x)
-        if self.xunet_front:
-            x = x.abs()
+        # The front end runs in fp32 even under bf16 autocast: bf16's spacing (1/256 near 1) would erase the
+        # ±1/255 changes this network exists to detect.
+        with torch.autocast(x.device.type, enabled=False):
+            x = x.float()
+            if self.xunet_front:
+                x = F.conv2d(x, self.kv.to(x.dtype), padding=2, groups=3)
+            x = self.conv1(x)
+            if self.xunet_front:
+                x = x.abs()
         x = self.pool(self.act(self.bn1(x)))  # Layer 1, ConvBlock1
         for layer in self.layers:
             x = self.pool(layer(x))
@@ -352,10 +357,12 @@ class Isgan(ImageHider):
         """Generator (encoder + decoder): Adam at the run's lr; steganalyser: SGD at ``critic_lr`` (§4)."""
         generator = [*self.encoder.parameters(), *self.decoder.parameters()]
         if self.critic is None:
-            return {"main": iter(generator)}
+            return {"main": {"params": generator, "optimizer": "adam", "weight_decay": self.config.weight_decay}}
         # "main" names no lr so that TrainConfig.lr (--lr) applies to it; the critic keeps its own.
-        return {"main": {"params": generator, "optimizer": "adam"},
-                "critic": {"params": list(self.critic.parameters()), "optimizer": "sgd", "lr": self.config.critic_lr}}
+        wd = self.config.weight_decay
+        return {"main": {"params": generator, "optimizer": "adam", "weight_decay": wd},
+                "critic": {"params": list(self.critic.parameters()), "optimizer": "sgd", "lr": self.config.critic_lr,
+                           "weight_decay": wd}}
 
 
 def register(add) -> None:  # noqa: ANN001 - deepsteg.zoo.register_model

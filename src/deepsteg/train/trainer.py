@@ -404,8 +404,11 @@ class Trainer:
         stop = cfg.steps if self.stop_after_steps is None else min(cfg.steps, self.step + self.stop_after_steps)
         # Rank r of world takes its own batch_size images of step s's world × batch_size (disjoint).
         sampler = StepBatchSampler(self.step, stop, cfg.batch_size, rank=self.rank, world=self.world)
+        # Its own generator: creating a DataLoader iterator would otherwise draw from the global RNG, and a
+        # resumed chunk (one more iterator) would then diverge from an uninterrupted run in any method that
+        # draws random numbers (ISGAN's label flips).
         loader = DataLoader(self.train_set, batch_sampler=sampler, num_workers=cfg.num_workers,
-                            persistent_workers=False)
+                            persistent_workers=False, generator=torch.Generator().manual_seed(cfg.seed))
         ctx = _Context(self)
         bar = None
         if self.progress and self.main:
@@ -486,10 +489,10 @@ class Trainer:
                 self._save_checkpoint()
                 self._export("last")
         if self.world > 1:  # (after an exception no collective: the other ranks may be gone)
-            dist.broadcast_buffers(self.model)  # every rank ends holding what rank 0 saved
-            dump = os.environ.get("DEEPSTEG_DUMP_RANK_STATE")  # test hook: each rank's final weights
-            if dump:
+            dump = os.environ.get("DEEPSTEG_DUMP_RANK_STATE")  # test hook: each rank's own final state, taken
+            if dump:  # before the buffer broadcast below, so that the test sees real agreement
                 torch.save(self.model.state_dict(), Path(dump) / f"rank{self.rank}.pt")
+            dist.broadcast_buffers(self.model)  # every rank ends holding what rank 0 saved
             dist.barrier()  # no rank leaves before rank 0 has written the last checkpoint
             dist.cleanup()
         return last_val
