@@ -145,5 +145,5 @@ def register(add) -> None:  # noqa: ANN001 - deepsteg.zoo.register_model
     add("stegopnet-noppm", StegoPNet, StegoPNetConfig(use_ppm=False),
         "StegoPNet without the pyramid pooling module (the paper's ablation)", paper, tags=("image",))
     add("stegopnet-paper", StegoPNet, StegoPNetConfig(residual=False, train_rounding="none"),
-        "StegoPNet exactly as published (sigmoid stego, float training); no shipped weights", paper,
+        "StegoPNet exactly as published (sigmoid stego, float training)", paper,
         pretrained=False, tags=("image",))

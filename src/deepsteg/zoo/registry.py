@@ -194,6 +194,9 @@ def save_pretrained(
     meta = {"model": model.model_name, "format": str(FORMAT_VERSION), **(metadata or {})}
     tmp = out / ".model.safetensors.tmp"
     save_file(state, str(tmp), metadata=meta)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # safetensors writes 0600; weights are ordinary files
     os.replace(tmp, out / "model.safetensors")
     config = {"format": FORMAT_VERSION, "model": model.model_name, "config": model.config_dict()}
     atomic_write_bytes(out / "config.json", lambda f: f.write(json.dumps(config, indent=2).encode() + b"\n"))
