@@ -179,3 +179,24 @@ def test_bad_training_settings_are_refused_before_anything_is_written(image_fold
     with pytest.raises(TrainingError, match=msg):
         train(_cfg(image_folder, tmp_path / "run", **kw), progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_init_starts_from_given_weights(image_folder: Path, tmp_path: Path) -> None:
+    """--init: a run starts from saved weights (e.g. the shipped ones) instead of a fresh initialisation."""
+    torch.manual_seed(123)
+    src = deepsteg.create_model("stegopnet")
+    deepsteg.save_pretrained(src, tmp_path / "w")
+    t = Trainer(_cfg(image_folder, tmp_path / "run", init=str(tmp_path / "w")), progress=False)
+    t.setup()
+    got, want = t.model.state_dict(), src.state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    fresh = Trainer(_cfg(image_folder, tmp_path / "run2"), progress=False)
+    fresh.setup()
+    assert not all(torch.equal(fresh.model.state_dict()[k], want[k]) for k in want)
+    from typer.testing import CliRunner
+
+    from deepsteg.cli import app
+
+    r = CliRunner().invoke(app, ["train", "stegopnet", "--data", str(image_folder), "--out", str(tmp_path / "r3"),
+                                 "--steps", "1", "--batch-size", "2", "--crop", "32", "--init", "pretrained"])
+    assert r.exit_code == 0, r.output

@@ -347,6 +347,9 @@ def train(
     device: DeviceOpt = "auto",
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for PyTorch.")] = None,
     workers: Annotated[int, typer.Option(help="DataLoader worker processes.")] = 0,
+    init: Annotated[Optional[Path], typer.Option("--init", help="Start from these weights (a folder with "
+                                                        "model.safetensors + config.json, e.g. shipped weights "
+                                                        "or a run's last/); 'pretrained' = the shipped ones.")] = None,
     option: Annotated[Optional[list[str]], typer.Option("--set", help="Model option KEY=VALUE (JSON value), "
                                                                        "e.g. --set use_ppm=false.")] = None,
 ) -> None:
@@ -374,10 +377,24 @@ def train(
                           steps=steps, batch_size=batch_size, crop=crop, val_crop=val_crop, lr=lr, schedule=schedule,
                           seed=seed, amp=amp, channels_last=channels_last, val_every=val_every, ckpt_every=ckpt_every,
                           log_every=log_every, max_minutes=max_minutes, device=device, num_workers=workers,
-                          overrides=overrides)
+                          overrides=overrides, init=_init_path(model, init))
         result = Trainer(cfg, resume=resume, progress=sys.stderr.isatty()).run()
         if result:
             print(json.dumps(result))
+
+
+def _init_path(model: str, init: Optional[Path]) -> Optional[str]:
+    if init is None:
+        return None
+    if str(init) == "pretrained":
+        from deepsteg.zoo import has_pretrained, pretrained_dir
+
+        if not has_pretrained(model):
+            raise DeepstegError(f"--init pretrained: no shipped weights for {model!r}")
+        return str(pretrained_dir(model))
+    if not (init / "model.safetensors").is_file():
+        raise DeepstegError(f"--init {init}: no model.safetensors there")
+    return str(init.resolve())
 
 
 @app.command()

@@ -72,6 +72,9 @@ class TrainConfig:
     overrides: dict[str, Any] = field(default_factory=dict)
 
     deterministic: bool = True
+    #: Start from these weights (a folder written by save_pretrained, e.g. shipped weights or a run's last/)
+    #: instead of a fresh initialisation; ignored on --resume, where the checkpoint decides.
+    init: str | None = None
 
     # Fields that may change between chunks of one run without breaking exact resume.
     RESUMABLE_CHANGES = ("max_minutes", "num_workers", "val_every", "ckpt_every", "log_every", "device", "val",
@@ -274,7 +277,7 @@ class Trainer:
             raise TrainingError(f"{cfg.model} is a classical method with nothing to train")
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
-        self.model = create_model(cfg.model, **cfg.overrides).to(self.device)
+        self.model = create_model(cfg.model, weights=cfg.init, **cfg.overrides).to(self.device)
         mult = self.model.size_multiple
         if cfg.crop % mult or cfg.val_crop % mult:
             raise TrainingError(f"{cfg.model} needs crop sizes that are multiples of {mult} "
