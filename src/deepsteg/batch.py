@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from deepsteg import metrics
 from deepsteg.errors import DeepstegError, ImageWriteError
-from deepsteg.io import fit_to, list_images, quantize, read_image, to_grey, write_png
+from deepsteg.io import fit_to, list_images, quantize, read_image, write_png
 from deepsteg.models.base import ImageHider
 
 
@@ -77,8 +77,8 @@ def _check_out_dir(out: Path, *inputs: Path) -> None:
 class _Jobs(Dataset):
     """Item i decodes job i's inputs; errors travel back as strings so one bad file does not stop the run."""
 
-    def __init__(self, jobs: Sequence[tuple[list[Path], list[Path]]], grey: bool, fit: str) -> None:
-        self.jobs, self.grey, self.fit = jobs, grey, fit
+    def __init__(self, jobs: Sequence[tuple[list[Path], list[Path]]], fit: str) -> None:
+        self.jobs, self.fit = jobs, fit
 
     def __len__(self) -> int:
         return len(self.jobs)
@@ -88,8 +88,6 @@ class _Jobs(Dataset):
         try:
             imgs = [read_image(p) for p in inputs]
             first, rest = imgs[0], imgs[1:]
-            if self.grey:
-                rest = [to_grey(x) for x in rest]
             rest = [fit_to(x, tuple(first.shape[-2:]), self.fit, what=f"secret {p.name}")
                     for x, p in zip(rest, inputs[1:])]
             return {"i": i, "images": [first, *rest], "error": ""}
@@ -122,8 +120,8 @@ def _batches(loader: DataLoader, batch_size: int, max_pixels: int) -> Iterator[l
 
 
 def _run(model: ImageHider, jobs: list[tuple[list[Path], list[Path]]], step, batch_size: int,  # noqa: ANN001
-         workers: int, fit: str, grey: bool, summary: BatchSummary, progress: bool) -> None:
-    ds = _Jobs(jobs, grey, fit)
+         workers: int, fit: str, summary: BatchSummary, progress: bool) -> None:
+    ds = _Jobs(jobs, fit)
     loader = DataLoader(ds, batch_size=None, num_workers=workers, collate_fn=_identity)
     bar = None
     if progress:
@@ -192,13 +190,14 @@ def hide_folder(model: ImageHider, covers: str | os.PathLike[str], secrets: str 
     def step(stacks: list[Tensor], outs: list[list[Path]]) -> None:
         cover = stacks[0]
         with torch.inference_mode():
-            stego = model.hide(cover.to(dev), *[s.to(dev) for s in stacks[1:]], tile=tile).cpu()
+            secrets = [model.as_secret(s).to(dev) for s in stacks[1:]]
+            stego = model.hide(cover.to(dev), *secrets, tile=tile).cpu()
         for b, o in enumerate(outs):
             o[0].parent.mkdir(parents=True, exist_ok=True)
             write_png(stego[b], o[0])
             summary.cover_psnr.append(float(metrics.psnr(quantize(stego[b]), cover[b]).clamp(max=100)))
 
-    _run(model, jobs, step, batch_size, workers, fit, model.secret_channels == 1, summary, progress)
+    _run(model, jobs, step, batch_size, workers, fit, summary, progress)
     return summary
 
 
@@ -240,5 +239,5 @@ def reveal_folder(model: ImageHider, stegos: str | os.PathLike[str], out_dir: st
                 o.parent.mkdir(parents=True, exist_ok=True)
                 write_png(revealed[j][b], o)
 
-    _run(model, jobs, step, batch_size, workers, "resize", False, summary, progress)
+    _run(model, jobs, step, batch_size, workers, "resize", summary, progress)
     return summary

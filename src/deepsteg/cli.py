@@ -156,7 +156,7 @@ def hide(
         import torch
 
         from deepsteg import metrics
-        from deepsteg.io import check_output_path, fit_to, quantize, read_image, to_grey, write_png
+        from deepsteg.io import check_output_path, fit_to, quantize, read_image, write_png
 
         if fit not in ("resize", "error"):
             raise DeepstegError(f"--fit must be resize or error, not {fit!r}")
@@ -175,7 +175,7 @@ def hide(
                 from deepsteg.io import notice
 
                 notice(f"{p.name}: {net.model_name} hides a grey secret; colour converted to grey (BT.601 luma)")
-                s = to_grey(s)
+                s = net.as_secret(s)
             ss.append(fit_to(s, tuple(c.shape[-2:]), fit, what=f"secret {p.name}"))
         t0 = time.perf_counter()
         with torch.inference_mode():

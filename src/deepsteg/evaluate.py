@@ -22,7 +22,7 @@ import torch
 from deepsteg import metrics
 from deepsteg.data import centre_crop, pair_indices
 from deepsteg.errors import ImageReadError
-from deepsteg.io import list_images, notice, quantize, read_image, to_grey, write_png
+from deepsteg.io import list_images, notice, quantize, read_image, write_png
 from deepsteg.models.base import ImageHider
 
 
@@ -49,10 +49,6 @@ class EvalResult:
         out["seconds"] = round(self.seconds, 3)
         out["images"] = self.rows
         return out
-
-
-def _prep_secret(model: ImageHider, x: torch.Tensor) -> torch.Tensor:
-    return to_grey(x) if model.secret_channels == 1 else x
 
 
 def _finite(x: torch.Tensor) -> float:
@@ -94,7 +90,7 @@ def evaluate_folder(
     with tempfile.TemporaryDirectory(prefix="deepsteg-eval-") as tmp:
         for i in it:
             cover = crop(i)[None].to(device)
-            secrets = [_prep_secret(model, crop(j))[None].to(device) for j in pair_indices(i, n, k)]
+            secrets = [model.as_secret(crop(j))[None].to(device) for j in pair_indices(i, n, k)]
             stego = model.hide(cover, *secrets)
             path = write_png(stego[0], Path(tmp) / f"{i}.png")
             stego_file = read_image(path)[None].to(device)  # the 8-bit stego a receiver gets

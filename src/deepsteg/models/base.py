@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from deepsteg.errors import ModelError
+from deepsteg.io import to_grey
 from deepsteg.tiling import run_tiled
 
 
@@ -97,6 +98,14 @@ class ImageHider(nn.Module):
             raise ModelError(f"{what} is {w}×{h} pixels; {self.model_name or 'this model'} needs at least "
                              f"{self.min_size}×{self.min_size}")
         return x
+
+    def as_secret(self, x: Tensor) -> Tensor:
+        """An RGB image (…×3×H×W) as this model hides it: BT.601 luma for grey-secret models (ISGAN), else as is.
+
+        ``hide`` itself refuses a wrong channel count; callers that accept any photo (CLI, batch, evaluate,
+        validation) convert with this one function.
+        """
+        return to_grey(x) if self.secret_channels == 1 and x.shape[-3] == 3 else x
 
     def _tile_for(self, h: int, w: int, tile: int | None) -> int:
         """0 for whole-image processing, else the tile core size (rounded up to ``size_multiple``)."""

@@ -54,7 +54,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from deepsteg.colour import rgb_to_ycbcr, ycbcr_to_rgb
-from deepsteg.io import quantize, to_grey
+from deepsteg.io import quantize
 from deepsteg.layers import ConvBNAct
 from deepsteg.layers.inception import InceptionResBlock
 from deepsteg.layers.spp import SpatialPyramidPooling
@@ -302,7 +302,7 @@ class Isgan(ImageHider):
     def _generator_pass(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """(cover, stego as seen by decoder and critic, eq. 10–12 terms) for one batch."""
         cfg = self.config
-        cover, secret = batch["cover"], to_grey(batch["secrets"][:, 0])
+        cover, secret = batch["cover"], self.as_secret(batch["secrets"][:, 0])
         stego = self._hide(cover, [secret])
         seen = quantize(stego, straight_through=True) if cfg.train_rounding == "ste" else stego
         revealed = self._reveal(seen)[0]

@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader
 
 from deepsteg.data import ImageBank, StegoPairDataset, StepBatchSampler
 from deepsteg.errors import TrainingError
-from deepsteg.io import atomic_write_bytes, quantize, to_grey
+from deepsteg.io import atomic_write_bytes, quantize
 from deepsteg.metrics import psnr, ssim
 from deepsteg.models.base import ImageHider
 from deepsteg.train import distributed as dist
@@ -163,8 +163,7 @@ def evaluate_batch(model: ImageHider, cover: Tensor, secrets: Tensor) -> dict[st
     Secret metrics are means over the hidden images. The same function backs ``deepsteg evaluate``.
     """
     k = secrets.shape[1]
-    if model.secret_channels == 1 and secrets.shape[2] == 3:  # grey-secret methods (ISGAN): as evaluate does
-        secrets = to_grey(secrets)
+    secrets = model.as_secret(secrets)  # grey-secret methods (ISGAN) hide the luma, as evaluate does
     secret_list = [secrets[:, j] for j in range(k)]
     stego = model.hide(cover, *secret_list)
     stego_q = quantize(stego)
