@@ -65,13 +65,24 @@ def _clean_stale_temps(out_dir: Path) -> None:
             p.unlink()
 
 
-def _check_out_dir(out: Path, *inputs: Path) -> None:
-    """Refuse an output folder at or inside an input folder: a re-run would take earlier outputs as inputs."""
+def _prepare(out: Path, *roots: Path) -> list[list[Path]]:
+    """The images of each input folder (none may be empty), and the output folder made ready.
+
+    An output folder at or inside an input folder is refused (a re-run would take earlier outputs as inputs);
+    temporary files of a killed earlier run are removed.
+    """
     o = out.resolve()
-    for i in inputs:
-        r = i.resolve()
+    for root in roots:
+        r = root.resolve()
         if o == r or r in o.parents:
-            raise ImageWriteError(f"{out}: the output folder must not be (inside) the input folder {i}")
+            raise ImageWriteError(f"{out}: the output folder must not be (inside) the input folder {root}")
+    files = [list_images(root) for root in roots]
+    for root, found in zip(roots, files):
+        if not found:
+            raise DeepstegError(f"{root}: no images")
+    out.mkdir(parents=True, exist_ok=True)
+    _clean_stale_temps(out)
+    return files
 
 
 class _Jobs(Dataset):
@@ -160,14 +171,7 @@ def hide_folder(model: ImageHider, covers: str | os.PathLike[str], secrets: str 
     """Hide secret images in every cover of a folder; cover ``i`` (sorted) carries secret(s)
     ``(i·k + j) mod n_secrets`` — secrets are reused in order when there are fewer than covers."""
     covers, secrets, out = Path(covers), Path(secrets), Path(out_dir)
-    _check_out_dir(out, covers, secrets)
-    cover_files, secret_files = list_images(covers), list_images(secrets)
-    if not cover_files:
-        raise DeepstegError(f"{covers}: no images")
-    if not secret_files:
-        raise DeepstegError(f"{secrets}: no images")
-    out.mkdir(parents=True, exist_ok=True)
-    _clean_stale_temps(out)
+    cover_files, secret_files = _prepare(out, covers, secrets)
     k = model.num_secrets
     summary = BatchSummary()
     jobs: list[tuple[list[Path], list[Path]]] = []
@@ -206,12 +210,7 @@ def reveal_folder(model: ImageHider, stegos: str | os.PathLike[str], out_dir: st
                   overwrite: bool = False, progress: bool = False, tile: int | None = None) -> BatchSummary:
     """Reveal every stego of a folder into ``out_dir`` (``name.png``, or ``name_1.png``… for several secrets)."""
     stegos, out = Path(stegos), Path(out_dir)
-    _check_out_dir(out, stegos)
-    files = list_images(stegos)
-    if not files:
-        raise DeepstegError(f"{stegos}: no images")
-    out.mkdir(parents=True, exist_ok=True)
-    _clean_stale_temps(out)
+    (files,) = _prepare(out, stegos)
     k = model.num_secrets
     summary = BatchSummary()
     inputs = {p.resolve() for p in files}

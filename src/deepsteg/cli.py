@@ -219,6 +219,20 @@ def reveal(
             print(f"{o}: revealed {r.shape[-1]}×{r.shape[-2]} image ({net.model_name}, {_peak_mb()})")
 
 
+def _check_batch_args(batch_size: int, workers: int) -> None:
+    if batch_size < 1 or workers < 0:
+        raise DeepstegError("--batch-size must be at least 1 and --workers at least 0")
+
+
+def _finish_batch(res, verb: str) -> None:  # noqa: ANN001 - deepsteg.batch.BatchSummary
+    """Report skipped files and the summary; exit 1 if any file failed."""
+    for f, why in res.failed:
+        print(f"deepsteg: skipped {f}: {why}", file=sys.stderr)
+    print(res.line(verb))
+    if res.failed:
+        raise typer.Exit(EXIT_USER_ERROR)
+
+
 @app.command("hide-batch")
 def hide_batch(
     covers: Annotated[Path, typer.Argument(help="Folder of cover images (sub-folders too).")],
@@ -238,18 +252,13 @@ def hide_batch(
     with _user_errors():
         from deepsteg.batch import hide_folder
 
-        if batch_size < 1 or workers < 0:
-            raise DeepstegError("--batch-size must be at least 1 and --workers at least 0")
+        _check_batch_args(batch_size, workers)
         if fit not in ("resize", "error"):
             raise DeepstegError(f"--fit must be resize or error, not {fit!r}")
         net, dev = _load_model(model, weights, device)
         res = hide_folder(net, covers, secrets, output, batch_size, dev, fit, workers, overwrite,
                           sys.stderr.isatty(), tile)
-        for f, why in res.failed:
-            print(f"deepsteg: skipped {f}: {why}", file=sys.stderr)
-        print(res.line(f"hide-batch {output}"))
-        if res.failed:
-            raise typer.Exit(EXIT_USER_ERROR)
+        _finish_batch(res, f"hide-batch {output}")
 
 
 @app.command("reveal-batch")
@@ -268,15 +277,10 @@ def reveal_batch(
     with _user_errors():
         from deepsteg.batch import reveal_folder
 
-        if batch_size < 1 or workers < 0:
-            raise DeepstegError("--batch-size must be at least 1 and --workers at least 0")
+        _check_batch_args(batch_size, workers)
         net, dev = _load_model(model, weights, device)
         res = reveal_folder(net, stegos, output, batch_size, dev, workers, overwrite, sys.stderr.isatty(), tile)
-        for f, why in res.failed:
-            print(f"deepsteg: skipped {f}: {why}", file=sys.stderr)
-        print(res.line(f"reveal-batch {output}"))
-        if res.failed:
-            raise typer.Exit(EXIT_USER_ERROR)
+        _finish_batch(res, f"reveal-batch {output}")
 
 
 @app.command()
