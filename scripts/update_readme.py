@@ -15,9 +15,28 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> None:
     rows = ["| model | weights | cover PSNR / SSIM | secret PSNR / SSIM | float cover / secret PSNR | "
             "517×389 spot check (cover / secret PSNR) | training |", "|---|---|---|---|---|---|---|"]
+    message_rows = ["| model | weights | cover PSNR / SSIM | bit accuracy after PNG (float) | exact bytes in 256² "
+                    "(recovered) | 2,000-byte payloads exact | training |", "|---|---|---|---|---|---|---|"]
+    detectors = []
     for name in deepsteg.list_models():
         f = pretrained_dir(name) / "metrics.json"
         e = get_entry(name)
+        if "detector" in e.tags:
+            detectors.append(f"`{name}`")
+            continue
+        if "message" in e.tags:
+            if not f.is_file():
+                message_rows.append(f"| `{name}` | — | — | — | — | — | {e.description} (no shipped weights) |")
+                continue
+            m = json.loads(f.read_text())
+            trained = "no training" if e.weightless else f"{m['steps']:,} steps, {m['train_minutes']:.0f} CPU-min"
+            p2k = m.get("payload_2000_bytes")
+            message_rows.append(
+                f"| `{name}` | {m['weights_dtype']} | {m['cover_psnr']:.2f} dB / {m['cover_ssim']:.4f} | "
+                f"{m['bit_accuracy']:.4f} ({m['float_bit_accuracy']:.4f}) | {m['payload_bytes']:.0f} "
+                f"({100 * m['payload_exact']:.0f} %) | "
+                + (f"{p2k['exact']} / {p2k['trials']}" if p2k else "—") + f" | {trained} |")
+            continue
         if not f.is_file():
             rows.append(f"| `{name}` | — | — | — | — | — | {e.description} (no shipped weights) |")
             continue
@@ -30,7 +49,9 @@ def main() -> None:
             f"| `{name}`{default} | {m['weights_dtype']} | {m['cover_psnr']:.2f} dB / {m['cover_ssim']:.4f} | "
             f"{m['secret_psnr']:.2f} dB / {m['secret_ssim']:.4f} | {m['float_cover_psnr']:.2f} / "
             f"{m['float_secret_psnr']:.2f} | {spot_s} | {trained} |")
-    table = "\n".join(rows)
+    table = "\n".join(rows) + ("\n\nMessage models (files and text, `hide --file/--text`):\n\n" + "\n".join(message_rows)
+                              + "\n\nSteganalysers, trained per target model with `deepsteg train NAME --set "
+                              "target=MODEL` (none ship): " + ", ".join(detectors) + ".")
     note = ("Figures: `deepsteg evaluate --model NAME --data shared/corpus/val --size 256` — 9 validation photos "
             "never trained on, 256×256 centre crops, **after writing and re-reading the 8-bit PNG** (float figures "
             "labelled). Full details, per-image rows and how each was trained: `deepsteg card --model NAME`.")

@@ -138,11 +138,68 @@ def _default_model() -> str:
     return DEFAULT_MODEL
 
 
+PassOpt = Annotated[Optional[str], typer.Option(
+    "--passphrase", envvar="DEEPSTEG_PASSPHRASE",
+    help="Encrypt/decrypt the hidden file with this passphrase (AES-256-GCM, scrypt key; the bits are also "
+         "scattered by it). Safer from the environment variable DEEPSTEG_PASSPHRASE than on the command line.")]
+
+
+def _message_model(name: str, weights: Optional[Path], device: str):  # noqa: ANN202
+    """The message model for --file/--text: the library's default unless --model/--weights name another."""
+    from deepsteg.models.message import MessageModel
+    from deepsteg.zoo import DEFAULT_MESSAGE_MODEL, get_entry
+
+    name = name or (_weights_model(weights) if weights is not None else "") or DEFAULT_MESSAGE_MODEL
+    if "message" not in get_entry(name).tags:
+        raise DeepstegError(f"{name} hides images, not files; leave out --model for --file/--text (the default "
+                            f"is {DEFAULT_MESSAGE_MODEL}) or name a message model (see `deepsteg models`)")
+    net, dev = _load_model(name, weights, device)
+    assert isinstance(net, MessageModel)
+    return net, dev
+
+
+def _weights_model(weights: Path) -> str:
+    cfg = (weights.parent if weights.is_file() else weights) / "config.json"
+    try:
+        return json.loads(cfg.read_text()).get("model", "") if cfg.is_file() else ""
+    except json.JSONDecodeError:
+        raise DeepstegError(f"{cfg}: not valid JSON") from None
+
+
+def _hide_bytes(cover: Path, data: bytes, what: str, output: Path, passphrase: Optional[str], model: str,
+                weights: Optional[Path], device: str, force: bool) -> None:
+    import torch
+
+    from deepsteg import metrics
+    from deepsteg.io import quantize, read_image, write_png
+    from deepsteg.payload import capacity_bytes, hide_bytes
+
+    c = read_image(cover)
+    net, dev = _message_model(model, weights, device)
+    if min(c.shape[-2:]) < net.min_size:
+        raise DeepstegError(f"{cover}: cover is {c.shape[-1]}×{c.shape[-2]} pixels; {net.model_name} needs at "
+                            f"least {net.min_size}×{net.min_size}")
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        stego = hide_bytes(net, c.to(dev), data, passphrase or None).cpu()
+    dt = time.perf_counter() - t0
+    write_png(stego, output, inputs=[cover], force=force)
+    cap = capacity_bytes(net, *c.shape[-2:], passphrase)
+    q = quantize(stego[None])
+    print(f"{output}: {what} ({len(data)} bytes{', encrypted' if passphrase else ''}) hidden with "
+          f"{net.model_name}; capacity {cap} bytes; cover PSNR {float(metrics.psnr(q, c[None])):.2f} dB after "
+          f"8-bit rounding ({dt * 1000:.0f} ms)")
+
+
 @app.command()
 def hide(
     cover: Annotated[Path, typer.Argument(help="Cover image (PNG, JPEG, BMP, WebP, TIFF, …).")],
-    secrets: Annotated[list[Path], typer.Argument(help="Secret image(s) to hide in the cover.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Stego image to write (.png).")],
+    secrets: Annotated[Optional[list[Path]], typer.Argument(
+        help="Secret image(s) to hide in the cover (or use --file / --text).")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Stego image to write (.png).")] = Path(),
+    file: Annotated[Optional[Path], typer.Option("--file", help="Hide this file's exact bytes (any type).")] = None,
+    text: Annotated[Optional[str], typer.Option("--text", help="Hide this text (UTF-8).")] = None,
+    passphrase: PassOpt = None,
     model: ModelOpt = "",
     fit: Annotated[str, typer.Option(help="Secret of another size than the cover: resize (with a notice) "
                                           "or error.")] = "resize",
@@ -151,13 +208,24 @@ def hide(
     force: ForceOpt = False,
     tile: TileOpt = None,
 ) -> None:
-    """Hide SECRETS inside COVER and save the stego as an 8-bit PNG."""
+    """Hide SECRETS (images), or a file or text (--file, --text), inside COVER; save the stego as an 8-bit PNG."""
     with _user_errors():
         import torch
 
         from deepsteg import metrics
         from deepsteg.io import check_output_path, fit_to, quantize, read_image, write_png
 
+        secrets = secrets or []
+        if output == Path():
+            raise DeepstegError("give the stego's file name with -o STEGO.png")
+        if (file is not None) + (text is not None) + bool(secrets) != 1:
+            raise DeepstegError("give exactly one thing to hide: secret image(s), --file PAYLOAD or --text TEXT")
+        if file is not None or text is not None:
+            check_output_path(output, [cover] + ([file] if file is not None else []), force)
+            data = file.read_bytes() if file is not None else text.encode()  # type: ignore[union-attr]
+            what = f"file {file.name}" if file is not None else "text"
+            _hide_bytes(cover, data, what, output, passphrase, model, weights, device, force)
+            return
         if fit not in ("resize", "error"):
             raise DeepstegError(f"--fit must be resize or error, not {fit!r}")
         inputs = [cover, *secrets]
@@ -165,6 +233,11 @@ def hide(
         c = read_image(cover)  # read every input before loading a model: bad files fail fast
         raw = [read_image(p) for p in secrets]
         net, dev = _load_model(model, weights, device)
+        if not hasattr(net, "hide"):
+            raise DeepstegError(f"{net.model_name} hides files and text, not images; use --file or --text")
+        if passphrase and not net.keyed:
+            raise DeepstegError(f"{net.model_name} takes no passphrase: --passphrase protects files and text "
+                                "(--file/--text) and keyed image models (e.g. isn-keyed)")
         for p, x, what in [(cover, c, "cover"), *[(q, r, "secret") for q, r in zip(secrets, raw)]]:
             if min(x.shape[-2:]) < net.min_size:
                 raise DeepstegError(f"{p}: {what} is {x.shape[-1]}×{x.shape[-2]} pixels; {net.model_name} needs "
@@ -179,7 +252,7 @@ def hide(
             ss.append(fit_to(s, tuple(c.shape[-2:]), fit, what=f"secret {p.name}"))
         t0 = time.perf_counter()
         with torch.inference_mode():
-            stego = net.hide(c[None].to(dev), *[s[None].to(dev) for s in ss], tile=tile).cpu()
+            stego = net.hide(c[None].to(dev), *[s[None].to(dev) for s in ss], tile=tile, key=passphrase).cpu()
         dt = time.perf_counter() - t0
         write_png(stego[0], output, inputs=inputs, force=force)
         q = quantize(stego)
@@ -192,20 +265,32 @@ def reveal(
     stego: Annotated[Path, typer.Argument(help="Stego image (the PNG written by `deepsteg hide`).")],
     output: Annotated[str, typer.Option("--output", "-o", help="Revealed image (.png); for several hidden "
                                                               "images use {i} in the name (out_{i}.png).")],
+    passphrase: PassOpt = None,
     model: ModelOpt = "",
     weights: WeightsOpt = None,
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
     tile: TileOpt = None,
 ) -> None:
-    """Reveal the hidden image(s) from STEGO."""
+    """Reveal the hidden image(s) from STEGO, or the exact file or text hidden with --file/--text.
+
+    Without --model, a hidden file is looked for first (with the default message model); if there is none, the
+    default image model reveals an image. ``-o -`` prints a hidden file or text to standard output.
+    """
     with _user_errors():
         import torch
 
         from deepsteg.io import check_output_path, read_image, write_png
+        from deepsteg.zoo import get_entry
 
         s = read_image(stego)
+        name = model or (_weights_model(weights) if weights is not None else "")
+        if not name or "message" in get_entry(name).tags:
+            if _reveal_bytes(stego, s, output, passphrase, name, weights, device, force, explicit=bool(name)):
+                return
         net, dev = _load_model(model, weights, device)
+        if passphrase and not net.keyed:
+            raise DeepstegError(f"{net.model_name} hides images and takes no passphrase")
         k = net.num_secrets
         if k > 1 and "{i}" not in output:
             raise DeepstegError(f"{net.model_name} reveals {k} images; put {{i}} in -o (e.g. out_{{i}}.png)")
@@ -213,10 +298,66 @@ def reveal(
         for o in outs:
             check_output_path(o, [stego], force)
         with torch.inference_mode():
-            revealed = [r.cpu() for r in net.reveal(s[None].to(dev), tile=tile)]
+            revealed = [r.cpu() for r in net.reveal(s[None].to(dev), tile=tile, key=passphrase)]
         for o, r in zip(outs, revealed):
             write_png(r[0], o, inputs=[stego], force=force)
             print(f"{o}: revealed {r.shape[-1]}×{r.shape[-2]} image ({net.model_name}, {_peak_mb()})")
+
+
+def _reveal_bytes(stego: Path, s: Any, output: str, passphrase: Optional[str], model: str,
+                  weights: Optional[Path], device: str, force: bool, explicit: bool) -> bool:
+    """Extract a hidden file; True when done, False when none is there and an image reveal should follow."""
+    import torch
+
+    from deepsteg.io import atomic_write_bytes, check_output_path, notice
+    from deepsteg.payload import NoMessageFound, reveal_bytes
+    from deepsteg.zoo import DEFAULT_MODEL
+
+    to_stdout = output == "-"
+    if not to_stdout:
+        check_output_path(output, [stego], force, suffixes=())
+    net, dev = _message_model(model, weights, device)
+    try:
+        with torch.inference_mode():
+            data = reveal_bytes(net, s.to(dev), passphrase or None)
+    except NoMessageFound:
+        if explicit or passphrase:
+            raise
+        if to_stdout or not output.lower().endswith(".png"):
+            raise DeepstegError(f"{stego}: no hidden file found with {net.model_name} (if it was hidden with a "
+                                "passphrase, give --passphrase)") from None
+        notice(f"{stego.name}: no hidden file found (if one was hidden with a passphrase, give --passphrase); "
+               f"revealing a hidden image with {DEFAULT_MODEL}")
+        return False
+    if to_stdout:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return True
+    atomic_write_bytes(output, lambda f: f.write(data))
+    print(f"{output}: {len(data)} bytes recovered exactly ({net.model_name}"
+          f"{', decrypted' if passphrase else ', integrity checked'})", file=sys.stderr)
+    return True
+
+
+@app.command()
+def capacity(
+    cover: Annotated[Path, typer.Argument(help="Cover image.")],
+    model: ModelOpt = "",
+    passphrase: Annotated[bool, typer.Option("--passphrase", help="Count the encryption overhead too.")] = False,
+    weights: WeightsOpt = None,
+) -> None:
+    """The most bytes of a file or text that fit in COVER at the default error correction."""
+    with _user_errors():
+        from deepsteg.io import read_image
+        from deepsteg.payload import capacity_bytes
+
+        c = read_image(cover)
+        net, _ = _message_model(model, weights, "cpu")
+        h, w = c.shape[-2:]
+        n = capacity_bytes(net, h, w, passphrase)
+        print(f"{cover}: {w}×{h}, {net.model_name}: {n} bytes (incompressible data"
+              f"{', with a passphrase' if passphrase else ''}; raw bit error rate {net.error_rate:.2%} "
+              f"assumed by the error correction)")
 
 
 def _check_batch_args(batch_size: int, workers: int) -> None:
@@ -283,6 +424,10 @@ def reveal_batch(
         _finish_batch(res, f"reveal-batch {output}")
 
 
+def _fmt(key: str, v: float) -> str:
+    return f"{v:.4f}" if "ssim" in key or "accuracy" in key else f"{v:.0f}" if key == "payload_bytes" else f"{v:.2f}"
+
+
 @app.command()
 def evaluate(
     data: Annotated[list[Path], typer.Option("--data", help="Folder of images (sorted by name and paired).")],
@@ -313,14 +458,18 @@ def evaluate(
         cols = [("cover_psnr", "cover PSNR"), ("cover_ssim", "cover SSIM"), ("secret_psnr", "secret PSNR"),
                 ("secret_ssim", "secret SSIM"), ("float_cover_psnr", "float cover PSNR"),
                 ("float_secret_psnr", "float secret PSNR")]
+        if res.rows and "bit_accuracy" in res.rows[0]:
+            cols = [("cover_psnr", "cover PSNR"), ("cover_ssim", "cover SSIM"), ("bit_accuracy", "bit accuracy"),
+                    ("float_bit_accuracy", "float bit accuracy"), ("payload_bytes", "payload bytes"),
+                    ("payload_exact", "payload exact")]
         table.add_column("cover image")
         for _, title in cols:
             table.add_column(title, justify="right")
         for r in res.rows:
-            table.add_row(r["cover"], *[f"{r[k]:.4f}" if "ssim" in k else f"{r[k]:.2f}" for k, _ in cols])
+            table.add_row(r["cover"], *[_fmt(k, r[k]) for k, _ in cols])
         m = res.means()
         table.add_section()
-        table.add_row(f"mean of {len(res.rows)}", *[f"{m[k]:.4f}" if "ssim" in k else f"{m[k]:.2f}" for k, _ in cols])
+        table.add_row(f"mean of {len(res.rows)}", *[_fmt(k, m[k]) for k, _ in cols])
         Console(width=160).print(table)
         if json_path is not None:
             blob = json.dumps(res.summary(), indent=2).encode() + b"\n"
@@ -411,7 +560,7 @@ def models() -> None:
         from deepsteg.zoo import DEFAULT_MODEL, get_entry, has_pretrained, list_models, pretrained_dir
 
         table = Table(title="deepsteg models (figures: corpus/val, 256×256, after PNG save)")
-        for col in ("name", "weights", "cover PSNR", "secret PSNR", "description"):
+        for col in ("name", "weights", "cover PSNR", "secret PSNR / bit acc.", "description"):
             table.add_column(col)
         for name in list_models():
             e = get_entry(name)
@@ -419,7 +568,8 @@ def models() -> None:
             cp = sp = "—"
             if fig.is_file():
                 m = json.loads(fig.read_text())
-                cp, sp = f"{m['cover_psnr']:.2f}", f"{m['secret_psnr']:.2f}"
+                cp = f"{m['cover_psnr']:.2f}"
+                sp = f"{m['secret_psnr']:.2f}" if "secret_psnr" in m else f"{m['bit_accuracy']:.4f}"
             mark = " (default)" if name == DEFAULT_MODEL else ""
             table.add_row(name + mark, "yes" if has_pretrained(name) else "no", cp, sp, e.description)
         Console(width=160).print(table)
@@ -519,6 +669,66 @@ def analyze(
         if failed:
             _err(f"{failed} of {len(files)} image(s) could not be analysed")
             raise typer.Exit(EXIT_USER_ERROR)
+
+
+@app.command()
+def bench(
+    models: Annotated[str, typer.Option("--models", help="Comma-separated registered models with weights "
+                                                         "(e.g. stegopnet,lsb3,sftn).")],
+    data: Annotated[Path, typer.Option("--data", help="Folder of test images (sorted and paired as evaluate).")],
+    out: Annotated[Path, typer.Option("--out", help="Report folder: report.md, results.csv, results.json, "
+                                                    "figures/.")],
+    size: Annotated[int, typer.Option(help="Centre-crop size.")] = 256,
+    detectors: Annotated[str, typer.Option(help="Classical detectors (comma-separated; 'none' for none).")] =
+    "chi2,spa,rs,primary_sets,ws",
+    features: Annotated[str, typer.Option(help="Feature sets for the FLD ensemble: spam,srm or none.")] = "spam,srm",
+    deep: Annotated[str, typer.Option(help="Deep steganalysers to train: xunet,isgan-steganalyser,srnet or "
+                                           "none (needs --train-data).")] = "xunet",
+    train_data: Annotated[Optional[Path], typer.Option(
+        "--train-data", help="Images to train the deep steganalysers on (disjoint from --data).")] = None,
+    deep_steps: Annotated[int, typer.Option(help="Training steps per deep steganalyser.")] = 400,
+    limit: Annotated[Optional[int], typer.Option(help="Use only the first N images.")] = None,
+    runs: Annotated[Optional[list[str]], typer.Option("--run", help="MODEL=RUN_DIR: add that training run's "
+                                                                    "loss curve to the figures.")] = None,
+    device: DeviceOpt = "auto",
+) -> None:
+    """Quality, capacity, steganalysis (classical, feature-based, deep) and speed of MODELS on DATA, as a
+    Markdown report with CSV/JSON and figures."""
+    with _user_errors():
+        from deepsteg.analysis import DEFAULT_DETECTORS
+        from deepsteg.bench import DEEP, FEATURES, BenchConfig, run_bench
+
+        def parse(v: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+            names = tuple(x.strip() for x in v.split(",") if x.strip() and x.strip() != "none")
+            bad = [x for x in names if x not in allowed]
+            if bad:
+                raise DeepstegError(f"--{what}: unknown {bad[0]!r}; choose from {', '.join(allowed)} or none")
+            return names
+
+        names = [m.strip() for m in models.split(",") if m.strip()]
+        if not names:
+            raise DeepstegError("--models: name at least one model")
+        if not data.is_dir():
+            raise DeepstegError(f"{data}: not a folder")
+        deep_names = parse(deep, DEEP, "deep")
+        if deep_names and train_data is None:
+            from deepsteg.io import notice
+
+            notice("no --train-data: the deep steganalysers are skipped (they must train on other images)")
+        run_map = {}
+        for spec in runs or []:
+            k, sep, v = spec.partition("=")
+            if not sep:
+                raise DeepstegError(f"--run {spec!r}: use MODEL=RUN_DIR")
+            run_map[k] = Path(v)
+        cfg = BenchConfig(models=names, data=data, out=out, size=size,
+                          detectors=parse(detectors, DEFAULT_DETECTORS, "detectors"),
+                          features=parse(features, FEATURES, "features"), deep=deep_names, train_data=train_data,
+                          deep_steps=deep_steps, limit=limit, runs=run_map, device=str(_device(device)))
+        out.mkdir(parents=True, exist_ok=True)
+        command = "deepsteg " + " ".join(sys.argv[1:]) if sys.argv and "bench" in sys.argv else "deepsteg bench"
+        run_bench(cfg, command, progress=sys.stderr.isatty())
+        print(f"wrote {out / 'report.md'}, results.csv, results.json and figures/")
 
 
 def main() -> None:

@@ -95,17 +95,20 @@ class StegoPairDataset(Dataset):
     ``mode="train"``: item ``i`` is a random crop pair drawn from ``(seed, i)``; ``length`` items per "epoch"
     (indices beyond it are valid too — the trainer walks an endless index stream).
     ``mode="val"``: item ``i`` is image ``i``'s centre crop with its fixed secret(s).
+    ``num_secrets=0`` gives covers only; ``bits_channels=C`` adds ``"bits"``, a C×S×S Bernoulli(0.5) message drawn
+    from the same ``(seed, i)`` (for message models; in ``val`` mode from ``i`` alone, so it is fixed).
     """
 
     def __init__(
         self, sources: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | ImageBank, size: int = 128,
         mode: str = "train", num_secrets: int = 1, seed: int = 0, length: int = 10_000, augment: bool = True,
+        bits_channels: int = 0,
     ) -> None:
         if mode not in ("train", "val"):
             raise ValueError("mode must be 'train' or 'val'")
         self.bank = sources if isinstance(sources, ImageBank) else ImageBank(sources)
         self.size, self.mode, self.k, self.seed = size, mode, num_secrets, seed
-        self.length, self.augment = length, augment
+        self.length, self.augment, self.bits_channels = length, augment, bits_channels
         if mode == "train" and len(self.bank) < 2:
             raise ImageReadError("training needs at least 2 images (cover and secret come from different images)")
 
@@ -128,13 +131,23 @@ class StegoPairDataset(Dataset):
         if self.mode == "val":
             cover = centre_crop(self.bank.get(i).float() / 255, self.size)
             secrets = [centre_crop(self.bank.get(j).float() / 255, self.size) for j in pair_indices(i, n, self.k)]
-            return {"cover": cover, "secrets": torch.stack(secrets)}
+            return self._with_bits({"cover": cover, "secrets": self._stack(secrets)},
+                                   torch.Generator().manual_seed(int(i)))
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + int(i))
         order = torch.randperm(n, generator=g).tolist()
         picks = [order[j % n] for j in range(self.k + 1)]  # distinct while k < n
         cover = self._random_crop(picks[0], g)
-        secrets = torch.stack([self._random_crop(p, g) for p in picks[1:]])
-        return {"cover": cover, "secrets": secrets}
+        secrets = self._stack([self._random_crop(p, g) for p in picks[1:]])
+        return self._with_bits({"cover": cover, "secrets": secrets}, g)
+
+    def _stack(self, secrets: list[Tensor]) -> Tensor:
+        return torch.stack(secrets) if secrets else torch.empty(0, 3, self.size, self.size)
+
+    def _with_bits(self, item: dict[str, Tensor], g: torch.Generator) -> dict[str, Tensor]:
+        if self.bits_channels:
+            shape = (self.bits_channels, self.size, self.size)
+            item["bits"] = torch.randint(0, 2, shape, generator=g, dtype=torch.uint8).float()
+        return item
 
 
 class StepBatchSampler(Sampler[list[int]]):

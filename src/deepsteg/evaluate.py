@@ -24,6 +24,10 @@ from deepsteg.data import centre_crop, pair_indices
 from deepsteg.errors import ImageReadError
 from deepsteg.io import list_images, notice, quantize, read_image, write_png
 from deepsteg.models.base import ImageHider
+from deepsteg.models.message import MessageModel
+from deepsteg.train.trainer import EVAL_KEY
+
+WRONG_KEY = "not the passphrase"
 
 
 @dataclass
@@ -41,7 +45,8 @@ class EvalResult:
 
     def summary(self) -> dict[str, Any]:
         m = self.means()
-        order = ["cover_psnr", "cover_ssim", "secret_psnr", "secret_ssim", "float_cover_psnr", "float_secret_psnr"]
+        order = ["cover_psnr", "cover_ssim", "secret_psnr", "secret_ssim", "float_cover_psnr", "float_secret_psnr",
+                 "bit_accuracy", "float_bit_accuracy", "payload_bytes"]
         out: dict[str, Any] = {"model": self.model, "n": len(self.rows)}
         out.update({k: m[k] for k in order if k in m})
         out.update({k: v for k, v in m.items() if k not in out})
@@ -60,13 +65,19 @@ def _finite(x: torch.Tensor) -> float:
 def evaluate_folder(
     model: ImageHider, folders: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], size: int = 256,
     limit: int | None = None, progress: bool = False, device: str | torch.device = "cpu",
+    keep_dir: str | os.PathLike[str] | None = None,
 ) -> EvalResult:
-    """Run the evaluation protocol above; returns per-image rows (after a real PNG round trip)."""
+    """Run the evaluation protocol above; returns per-image rows (after a real PNG round trip).
+
+    ``keep_dir``: also keep each 8-bit stego there as ``{i}.png`` (``deepsteg bench`` runs its detectors on them).
+    """
     folders = [folders] if isinstance(folders, (str, os.PathLike)) else list(folders)
     files = list_images(*folders)
     n = len(files)
     if n < 2:
         raise ImageReadError(f"evaluate needs at least 2 images in {', '.join(map(str, folders))}; found {n}")
+    if isinstance(model, MessageModel):
+        return _evaluate_messages(model, files, size, limit, progress, device, keep_dir)
     k = model.num_secrets
     model.eval()
     result = EvalResult(model.model_name, size)
@@ -91,11 +102,12 @@ def evaluate_folder(
         for i in it:
             cover = crop(i)[None].to(device)
             secrets = [model.as_secret(crop(j))[None].to(device) for j in pair_indices(i, n, k)]
-            stego = model.hide(cover, *secrets)
+            key = EVAL_KEY if model.keyed else None
+            stego = model.hide(cover, *secrets, key=key)
             path = write_png(stego[0], Path(tmp) / f"{i}.png")
             stego_file = read_image(path)[None].to(device)  # the 8-bit stego a receiver gets
-            revealed = [quantize(r) for r in model.reveal(stego_file)]
-            revealed_float = model.reveal(stego)
+            revealed = [quantize(r) for r in model.reveal(stego_file, key=key)]
+            revealed_float = model.reveal(stego, key=key)
             cover_q = stego_file
 
             def mean(fn, outs):  # noqa: ANN001, ANN202 - local helper
@@ -116,7 +128,77 @@ def evaluate_folder(
                 "decoded_rate": mean(metrics.decoded_rate, revealed),
                 "payload_bpp": k * mean(metrics.payload_capacity, revealed),  # bits carried per cover pixel
             }
+            if model.keyed:  # what someone with another passphrase gets from the same file
+                wrong = [quantize(r) for r in model.reveal(stego_file, key=WRONG_KEY)]
+                row["wrong_key_secret_psnr"] = mean(metrics.psnr, wrong)
             result.rows.append(row)
-            os.unlink(path)
+            _keep(path, keep_dir, i)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _keep(path: Path, keep_dir: str | os.PathLike[str] | None, i: int) -> None:
+    if keep_dir is None:
+        os.unlink(path)
+    else:
+        os.replace(path, Path(keep_dir) / f"{i}.png")
+
+
+def _evaluate_messages(model: MessageModel, files: list[Path], size: int, limit: int | None, progress: bool,
+                       device: str | torch.device, keep_dir: str | os.PathLike[str] | None = None) -> EvalResult:
+    """Message models: image ``i`` carries Bernoulli(0.5) bits drawn from seed ``i`` at full capacity, saved as a
+    real PNG and read back (``bit_accuracy``; ``float_bit_accuracy`` on the unrounded stego). Then a random
+    payload of ``payload_bytes`` (the most the cover holds at the default error correction) goes through
+    :func:`deepsteg.payload.hide_bytes`, a PNG file and :func:`reveal_bytes`: ``payload_exact`` is 1 when every
+    byte came back."""
+    from deepsteg.payload import PayloadError, capacity_bytes, hide_bytes, reveal_bytes
+
+    model.eval()
+    result = EvalResult(model.model_name, size)
+    count = len(files) if limit is None else min(len(files), limit)
+    it = range(count)
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc=f"evaluate {model.model_name}", unit="img")
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="deepsteg-eval-") as tmp:
+        for i in it:
+            img = read_image(files[i])
+            if min(img.shape[-2:]) < size:
+                notice(f"{files[i].name}: {img.shape[-1]}×{img.shape[-2]} is smaller than --size {size}; upscaled")
+            cover = centre_crop(img, size)[None].to(device)
+            n_bits = model.capacity_bits(size, size)
+            g = torch.Generator().manual_seed(i)
+            bits = torch.randint(0, 2, (1, n_bits), generator=g).float().to(device)
+            stego = model.embed(cover, bits)
+            path = write_png(stego[0], Path(tmp) / f"{i}.png")
+            stego_file = read_image(path)[None].to(device)
+
+            def acc(x: torch.Tensor) -> float:
+                return float(((model.extract(x) > 0.5) == (bits > 0.5)).float().mean())
+
+            n_bytes = capacity_bytes(model, size, size)
+            data = torch.randint(0, 256, (n_bytes,), generator=g, dtype=torch.uint8).numpy().tobytes()
+            path2 = write_png(hide_bytes(model, cover[0], data, compress=False), Path(tmp) / f"{i}-bytes.png")
+            try:
+                exact = float(reveal_bytes(model, read_image(path2).to(device)) == data)
+            except PayloadError:
+                exact = 0.0
+            result.rows.append({
+                "cover": files[i].name,
+                "cover_psnr": _finite(metrics.psnr(stego_file, cover)),
+                "cover_ssim": float(metrics.ssim(stego_file, cover)),
+                "cover_ms_ssim": float(metrics.ms_ssim(stego_file, cover)),
+                "float_cover_psnr": _finite(metrics.psnr(stego, cover)),
+                "bit_accuracy": acc(stego_file),
+                "float_bit_accuracy": acc(stego),
+                "payload_bytes": float(n_bytes),
+                "payload_exact": exact,
+                "payload_bpp": n_bits / (size * size),
+                "cover_changing_rate": float(metrics.cover_changing_rate(cover, stego_file)),
+            })
+            _keep(path, keep_dir, i)
+            os.unlink(path2)
     result.seconds = time.perf_counter() - t0
     return result

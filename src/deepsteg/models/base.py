@@ -28,6 +28,8 @@ class StepContext(Protocol):
 
     step: int
     stage: str
+    #: Fraction of the current stage already done (0 at its first step).
+    stage_progress: float
 
     def optimize(self, name: str, loss: Tensor) -> None:
         """Back-propagate ``loss`` and step the optimiser called ``name``."""
@@ -63,6 +65,8 @@ class ImageHider(nn.Module):
     #: cover the receptive-field radius for tiles to be seamless.
     tile_size: int = 512
     tile_margin: int = 64
+    #: Keyed models (ISN's keyed mode) need the same passphrase to hide and to reveal.
+    keyed: bool = False
 
     def __init__(self, config: Any) -> None:
         super().__init__()
@@ -116,16 +120,29 @@ class ImageHider(nn.Module):
         m = self.size_multiple
         return -(-tile // m) * m if tile else 0
 
-    def _hide_padded(self, cover: Tensor, secrets: Sequence[Tensor]) -> Tensor:
+    def key_pattern(self, key: str, like: Tensor) -> Tensor:
+        """Keyed models: the passphrase's pattern for an image shaped like ``like`` (N×C×H×W)."""
+        raise NotImplementedError
+
+    def _key_input(self, key: str | None, like: Tensor) -> list[Tensor]:
+        if key is not None and not self.keyed:
+            raise ModelError(f"{self.model_name or 'this model'} takes no passphrase (it is not a keyed model)")
+        if self.keyed and not key:
+            raise ModelError(f"{self.model_name or 'this model'} is keyed: give the passphrase (--passphrase)")
+        return [self.key_pattern(key, like)] if key else []
+
+    def _hide_padded(self, cover: Tensor, secrets: Sequence[Tensor], key: Sequence[Tensor] = ()) -> Tensor:
         m = self.size_multiple
         padded, (h, w) = pad_to_multiple(cover, m)
-        return self._hide(padded, [pad_to_multiple(s, m)[0] for s in secrets])[..., :h, :w]
+        extra = {"key": pad_to_multiple(key[0], m)[0]} if key else {}
+        return self._hide(padded, [pad_to_multiple(s, m)[0] for s in secrets], **extra)[..., :h, :w]
 
-    def _reveal_padded(self, stego: Tensor) -> list[Tensor]:
+    def _reveal_padded(self, stego: Tensor, key: Sequence[Tensor] = ()) -> list[Tensor]:
         padded, (h, w) = pad_to_multiple(stego, self.size_multiple)
-        return [s[..., :h, :w] for s in self._reveal(padded)]
+        extra = {"key": pad_to_multiple(key[0], self.size_multiple)[0]} if key else {}
+        return [s[..., :h, :w] for s in self._reveal(padded, **extra)]
 
-    def hide(self, cover: Tensor, *secrets: Tensor, tile: int | None = None) -> Tensor:
+    def hide(self, cover: Tensor, *secrets: Tensor, tile: int | None = None, key: str | None = None) -> Tensor:
         """Hide ``secrets`` (each the cover's size) in ``cover``; returns the float stego in [0, 1].
 
         Any size works: inputs are padded to the network's multiple and cropped back, and images over
@@ -147,24 +164,28 @@ class ImageHider(nn.Module):
             if s.shape[1] != self.secret_channels:
                 raise ModelError(f"secret {i + 1} has {s.shape[1]} channels; expected {self.secret_channels}")
             checked.append(s)
+        k = self._key_input(key, cover)
         t = self._tile_for(*cover.shape[-2:], tile)
+        n = len(checked)
         if t:
-            stego = run_tiled(lambda xs: [self._hide_padded(xs[0], xs[1:])], [cover, *checked], t,
-                              self.tile_margin, self.size_multiple)[0]
+            stego = run_tiled(lambda xs: [self._hide_padded(xs[0], xs[1:1 + n], xs[1 + n:])], [cover, *checked, *k],
+                              t, self.tile_margin, self.size_multiple)[0]
         else:
-            stego = self._hide_padded(cover, checked)
+            stego = self._hide_padded(cover, checked, k)
         return stego[0] if squeeze else stego
 
-    def reveal(self, stego: Tensor, tile: int | None = None) -> list[Tensor]:
+    def reveal(self, stego: Tensor, tile: int | None = None, key: str | None = None) -> list[Tensor]:
         """Recover the hidden image(s) from a stego (ideally the 8-bit one read back from its PNG).
 
         ``tile`` as in :meth:`hide`; the automatic choice depends on the size only, so it matches the sender's.
+        ``key``: the passphrase of a keyed model (the one it was hidden with).
         """
         squeeze = stego.dim() == 3
         stego = self._check(stego, "stego")
+        k = self._key_input(key, stego)
         t = self._tile_for(*stego.shape[-2:], tile)
-        out = run_tiled(lambda xs: self._reveal_padded(xs[0]), [stego], t, self.tile_margin, self.size_multiple) if t \
-            else self._reveal_padded(stego)
+        out = run_tiled(lambda xs: self._reveal_padded(xs[0], xs[1:]), [stego, *k], t, self.tile_margin,
+                        self.size_multiple) if t else self._reveal_padded(stego, k)
         return [s[0] for s in out] if squeeze else list(out)
 
     def training_step(self, batch: dict[str, Tensor], ctx: StepContext) -> dict[str, float]:

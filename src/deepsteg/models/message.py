@@ -7,6 +7,8 @@ embedder (SFTN) implements the same three methods and reports its measured error
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import torch
 from torch import Tensor, nn
 
@@ -21,6 +23,13 @@ class MessageModel(nn.Module):
     error_rate: float = 0.0
     #: Smallest side the model accepts.
     min_size: int = 1
+    #: Registry name, set by :func:`deepsteg.create_model`.
+    model_name: str = ""
+    #: Message planes per pixel (the trainer draws C×H×W bits per crop for learned models).
+    message_channels: int = 3
+    #: What the trainer needs of every model: message models hide no images and take any size.
+    num_secrets: int = 0
+    size_multiple: int = 1
 
     def capacity_bits(self, h: int, w: int) -> int:
         """Raw bits one H×W cover carries."""
@@ -44,6 +53,13 @@ class MessageModel(nn.Module):
         return x
 
 
+@dataclass
+class LsbMessageConfig:
+    """Low bits per channel value that carry the message."""
+
+    bits: int = 1
+
+
 class LsbMessage(MessageModel):
     """The ``bits`` low bits of every channel value carry message bits (exact after PNG rounding).
 
@@ -53,8 +69,10 @@ class LsbMessage(MessageModel):
 
     error_rate = 0.0
 
-    def __init__(self, bits: int = 1) -> None:
+    def __init__(self, bits: int | LsbMessageConfig = 1) -> None:
         super().__init__()
+        self.config = bits if isinstance(bits, LsbMessageConfig) else LsbMessageConfig(bits)
+        bits = self.config.bits
         if not 1 <= bits <= 8:
             raise ModelError("LsbMessage bits must be between 1 and 8")
         self.bits = bits
@@ -79,3 +97,13 @@ class LsbMessage(MessageModel):
         stego = self._check_cover(stego, "stego")
         s = to_uint8(stego).unsqueeze(-1)
         return ((s >> self._shifts(stego.device)) & 1).reshape(stego.shape[0], -1).to(stego.dtype)
+
+    def config_dict(self) -> dict:
+        return asdict(self.config)
+
+
+def register(add) -> None:  # noqa: ANN001 - deepsteg.zoo.register_model
+    """The classical message baseline (weightless), so files can be hidden and benchmarks compared without a net."""
+    add("lsb-bits", LsbMessage, LsbMessageConfig(bits=1),
+        "classical: message bits in the lowest bit of every channel value (LSB replacement, 3 bpp; no weights)",
+        paper="classical LSB replacement", weightless=True, tags=("message", "classical"))

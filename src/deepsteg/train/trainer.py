@@ -37,6 +37,7 @@ from deepsteg.errors import TrainingError
 from deepsteg.io import atomic_write_bytes, quantize
 from deepsteg.metrics import psnr, ssim
 from deepsteg.models.base import ImageHider
+from deepsteg.models.message import MessageModel
 from deepsteg.train import distributed as dist
 from deepsteg.zoo import create_model, get_entry, save_pretrained
 
@@ -101,6 +102,7 @@ class _Context:
         self._t = trainer
         self.step = 0
         self.stage = "main"
+        self.stage_progress = 0.0  # fraction of the current stage done, for methods with warm-ups
 
     def optimize(self, name: str, loss: Tensor) -> None:
         """Back-propagate ``loss`` into the optimiser ``name`` and step it (grads zeroed first)."""
@@ -157,6 +159,10 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+#: The passphrase keyed models are validated and evaluated with (any fixed one would do).
+EVAL_KEY = "deepsteg evaluation key"
+
+
 def evaluate_batch(model: ImageHider, cover: Tensor, secrets: Tensor) -> dict[str, Tensor]:
     """Hide, round to 8 bits, reveal; per-image metrics after rounding (unprefixed) and on floats (``float_``).
 
@@ -165,10 +171,11 @@ def evaluate_batch(model: ImageHider, cover: Tensor, secrets: Tensor) -> dict[st
     k = secrets.shape[1]
     secrets = model.as_secret(secrets)  # grey-secret methods (ISGAN) hide the luma, as evaluate does
     secret_list = [secrets[:, j] for j in range(k)]
-    stego = model.hide(cover, *secret_list)
+    key = EVAL_KEY if model.keyed else None
+    stego = model.hide(cover, *secret_list, key=key)
     stego_q = quantize(stego)
-    revealed_q = [quantize(r) for r in model.reveal(stego_q)]
-    revealed_f = model.reveal(stego)
+    revealed_q = [quantize(r) for r in model.reveal(stego_q, key=key)]
+    revealed_f = model.reveal(stego, key=key)
 
     def mean_over(fn: Callable[[Tensor, Tensor], Tensor], outs: list[Tensor]) -> Tensor:
         return torch.stack([fn(o, s) for o, s in zip(outs, secret_list)]).mean(0)
@@ -181,6 +188,32 @@ def evaluate_batch(model: ImageHider, cover: Tensor, secrets: Tensor) -> dict[st
         "secret_psnr": mean_over(cpsnr, revealed_q), "secret_ssim": mean_over(ssim, revealed_q),
         "float_cover_psnr": cpsnr(stego, cover), "float_secret_psnr": mean_over(cpsnr, revealed_f),
     }
+
+
+def evaluate_message_batch(model: MessageModel, cover: Tensor, bits: Tensor) -> dict[str, Tensor]:
+    """Embed, round to 8 bits, extract; per-image bit accuracy and cover quality after rounding (and on floats)."""
+    n = cover.shape[0]
+    flat = bits.reshape(n, -1)
+    stego = model.embed(cover, flat)
+    stego_q = quantize(stego)
+
+    def accuracy(x: Tensor) -> Tensor:
+        return ((model.extract(x) > 0.5) == (flat > 0.5)).float().mean(1)
+
+    return {
+        "cover_psnr": psnr(stego_q, cover).clamp(max=100.0), "cover_ssim": ssim(stego_q, cover),
+        "bit_accuracy": accuracy(stego_q),
+        "float_cover_psnr": psnr(stego, cover).clamp(max=100.0), "float_bit_accuracy": accuracy(stego),
+    }
+
+
+def validation_score(metrics: dict[str, float]) -> float:
+    """What "best" means: cover + secret PSNR for image hiders; bit accuracy first, then PSNR, for messages."""
+    if "detector_accuracy" in metrics:
+        return metrics["detector_accuracy"]
+    if "bit_accuracy" in metrics:
+        return 100.0 * metrics["bit_accuracy"] + 0.01 * metrics["cover_psnr"]
+    return metrics["cover_psnr"] + metrics["secret_psnr"]
 
 
 class Trainer:
@@ -292,8 +325,11 @@ class Trainer:
         self.stage_bounds = bounds
         self.bank = ImageBank(cfg.data)
         self.bank.preload()
-        self.train_set = StegoPairDataset(self.bank, cfg.crop, "train", self.model.num_secrets, cfg.seed)
-        self.val_set = (StegoPairDataset(cfg.val, cfg.val_crop, "val", self.model.num_secrets)
+        self.messages = isinstance(self.model, MessageModel)
+        bits = self.model.message_channels if self.messages else 0
+        self.train_set = StegoPairDataset(self.bank, cfg.crop, "train", self.model.num_secrets, cfg.seed,
+                                          bits_channels=bits)
+        self.val_set = (StegoPairDataset(cfg.val, cfg.val_crop, "val", self.model.num_secrets, bits_channels=bits)
                         if cfg.val else None)
         if self.main:
             try:  # only now, when inputs are known good, does the run directory appear
@@ -365,9 +401,13 @@ class Trainer:
         sums: dict[str, float] = {}
         n = 0
         for i in range(len(self.val_set)):
-            item = self.val_set[i]
-            m = evaluate_batch(self.model, item["cover"][None].to(self.device),
-                               item["secrets"][None].to(self.device))
+            item = {k: v[None].to(self.device) for k, v in self.val_set[i].items()}
+            if hasattr(self.model, "evaluate_pairs"):  # steganalysers: detect the target's stegos
+                m = self.model.evaluate_pairs(item["cover"], item["secrets"], i)
+            elif self.messages:
+                m = evaluate_message_batch(self.model, item["cover"], item["bits"])
+            else:
+                m = evaluate_batch(self.model, item["cover"], item["secrets"])
             for k, v in m.items():
                 sums[k] = sums.get(k, 0.0) + float(v.sum())
             n += 1
@@ -428,9 +468,13 @@ class Trainer:
                 dist.broadcast_buffers(self.model)  # DDP's broadcast_buffers: rank 0's running statistics
                 stage = self._stage_at(self.step)
                 if stage != self.stage:
+                    if self.main:  # the model as the finished stage left it (e.g. SFTN's JT-stage figures)
+                        self._export(f"stage-{self.stage}")
                     self.stage = stage
                     self._build_optimizers(stage)
                 ctx.step, ctx.stage = self.step, self.stage
+                start, length = self.stage_bounds[self.stage]
+                ctx.stage_progress = (self.step - start) / max(1, length)
                 batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
                 if cfg.channels_last:
                     batch["cover"] = batch["cover"].contiguous(memory_format=torch.channels_last)
@@ -462,13 +506,19 @@ class Trainer:
                 if validating and self.main:
                     last_val = self.validate()
                     self._append_csv("val.csv", {"step": self.step, **last_val})
-                    score = last_val["cover_psnr"] + last_val["secret_psnr"]
+                    score = validation_score(last_val)
                     if score > self.best:
                         self.best = score
                         self._export("best", last_val)
                     if bar is not None:
-                        bar.write(f"step {self.step}: cover {last_val['cover_psnr']:.2f} dB, "
-                                  f"secret {last_val['secret_psnr']:.2f} dB (after 8-bit rounding)")
+                        if "detector_accuracy" in last_val:
+                            bar.write(f"step {self.step}: detection accuracy {last_val['detector_accuracy']:.4f} "
+                                      "(8-bit covers and stegos)")
+                        else:
+                            second = (f"bit accuracy {last_val['bit_accuracy']:.4f}" if self.messages
+                                      else f"secret {last_val['secret_psnr']:.2f} dB")
+                            bar.write(f"step {self.step}: cover {last_val['cover_psnr']:.2f} dB, {second} "
+                                      "(after 8-bit rounding)")
                 if self.step % cfg.ckpt_every == 0 and self.main:
                     self._save_checkpoint()
                 if self.world > 1 and (validating or self.step % cfg.ckpt_every == 0):

@@ -31,6 +31,8 @@ from deepsteg.models.base import ImageHider
 
 FORMAT_VERSION = 1
 DEFAULT_MODEL = "stegopnet"
+#: The model that carries files and text (``hide --file``): chosen by the library, not the user.
+DEFAULT_MESSAGE_MODEL = "sftn"
 
 
 @dataclass(frozen=True)
