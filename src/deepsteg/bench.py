@@ -329,7 +329,9 @@ def write_report(results: list[dict[str, Any]], cfg: BenchConfig, command: str) 
                f"({100 * q['payload_exact']:.0f} % exact) |" if msg else "— | — |"))
     det_names = list(dict.fromkeys(k for r in results for k in r["classical"]))
     md += ["", "## Classical steganalysis (StegExpose's detectors, WS, fusion): ROC AUC, cover vs stego", "",
-           "0.5 is chance, 1.0 perfect detection. Scores need no training; every image of the folder is used.", "",
+           "0.5 is chance, 1.0 perfect detection; an AUC far *below* 0.5 is just as detectable (the stegos score "
+           "systematically lower than the covers, e.g. when a method makes the low bits *less* random). Scores need "
+           "no training; every image of the folder is used.", "",
            "| model | " + " | ".join(det_names) + " |", "|---|" + "---|" * len(det_names)]
     for r in results:
         md.append(f"| `{r['model']}` | " + " | ".join(_fmt(r["classical"].get(d, {}).get("auc")) for d in det_names)
