@@ -194,9 +194,9 @@ def _hide_bytes(cover: Path, data: bytes, what: str, output: Path, passphrase: O
 @app.command()
 def hide(
     cover: Annotated[Path, typer.Argument(help="Cover image (PNG, JPEG, BMP, WebP, TIFF, …).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Stego image to write (.png).")],
     secrets: Annotated[Optional[list[Path]], typer.Argument(
         help="Secret image(s) to hide in the cover (or use --file / --text).")] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Stego image to write (.png).")] = Path(),
     file: Annotated[Optional[Path], typer.Option("--file", help="Hide this file's exact bytes (any type).")] = None,
     text: Annotated[Optional[str], typer.Option("--text", help="Hide this text (UTF-8).")] = None,
     passphrase: PassOpt = None,
@@ -216,8 +216,6 @@ def hide(
         from deepsteg.io import check_output_path, fit_to, quantize, read_image, write_png
 
         secrets = secrets or []
-        if output == Path():
-            raise DeepstegError("give the stego's file name with -o STEGO.png")
         if (file is not None) + (text is not None) + bool(secrets) != 1:
             raise DeepstegError("give exactly one thing to hide: secret image(s), --file PAYLOAD or --text TEXT")
         if file is not None or text is not None:
