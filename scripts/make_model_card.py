@@ -53,7 +53,7 @@ def run_stats(run: Path) -> dict:
     return {"cfg": cfg, "steps": int(rows[-1]["step"]), "seconds": float(seconds), "world": world,
             "schedule_change": change.read_text().strip() if change.is_file() else "",
             "img_per_s": sum(float(r["img_per_s"]) for r in rows) / len(rows),
-            "final_loss": sum(float(r["loss"]) for r in rows[-10:]) / min(10, len(rows))}
+            "final_loss": sum(float(r.get("loss") or r.get("l_m") or "nan") for r in rows[-10:]) / min(10, len(rows))}
 
 
 def evaluate(name: str, folder: Path | None, val: Path) -> dict:
