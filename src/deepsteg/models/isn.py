@@ -27,7 +27,8 @@ Beyond the paper, each a config field:
   them. (``warmup = 0`` is the paper's schedule.)
 * ``last_init``: the dense blocks' last convolutions start at 0.1 × a Kaiming initialisation rather than exactly
   zero, so gradients reach φ from the first step.
-* ``fused`` dense blocks (preallocated concatenation buffer) — same arithmetic as the textbook block, faster.
+* ``fused`` dense blocks (preallocated concatenation buffer at inference) — the same arithmetic; off by default,
+  because on our 2-core CPU it measured slower (see scripts/benchmark_isn.py).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class IsnConfig:
     alpha_wrong: float = 1.0
     round_fraction: float = 0.2
     lr: float = 2e-4
-    fused: bool = True
+    fused: bool = False  # the preallocated-buffer dense blocks: not faster on our CPU (scripts/benchmark_isn.py)
     last_init: float = 0.1  # scale of the dense blocks' last-layer initialisation (0: exact identity at start)
     warmup: float = 0.05  # fraction of the float stage trained on the reveal loss alone, then as long a ramp
 
