@@ -180,7 +180,7 @@ def _curves_figure(path: Path, title: str, logs: dict[str, Path]) -> None:
     plt.close(fig)
 
 
-def _train_deep(arch: str, target: str, cfg: BenchConfig, run: Path) -> Any:
+def _train_deep(arch: str, target: str, cfg: BenchConfig, run: Path, progress: bool = False) -> Any:
     from deepsteg.train import TrainConfig, train
     from deepsteg.zoo import create_model
 
@@ -188,7 +188,7 @@ def _train_deep(arch: str, target: str, cfg: BenchConfig, run: Path) -> Any:
     tc = TrainConfig(model=arch, data=[str(cfg.train_data)], out=str(run), steps=cfg.deep_steps, batch_size=8,
                      crop=cfg.deep_crop, val_crop=cfg.size, val_every=10**9, ckpt_every=10**9, log_every=10,
                      seed=cfg.seed, device=cfg.device, overrides={"target": target})
-    train(tc, progress=False)
+    train(tc, progress=progress)
     return create_model(arch, weights=run / "last", target=target).eval()
 
 
@@ -227,14 +227,14 @@ def bench_model(name: str, cfg: BenchConfig, work: Path, figs: Path, progress: b
             return [(a, b) for i in idx for a, b in zip(_quadrants(covers[i]), _quadrants(stegos[i]))]
 
         for kind in cfg.features:
-            r = detect_with_features(kind, pairs(range(half)), pairs(range(half, len(files))), cfg.seed)
+            r = detect_with_features(kind, pairs(range(half)), pairs(range(half, len(files))), cfg.seed, progress)
             trained[f"{kind}+fld"] = {**_auc_block(r["cover_scores"], r["stego_scores"]),
                                       "accuracy": r["accuracy"]}
     # deep detectors, trained on --train-data, tested on this folder
     logs: dict[str, Path] = {}
     if cfg.deep and cfg.train_data is not None:
         for arch in cfg.deep:
-            det = _train_deep(arch, name, cfg, work / f"{name}-{arch}").to(device)
+            det = _train_deep(arch, name, cfg, work / f"{name}-{arch}", progress).to(device)
             logs[arch] = work / f"{name}-{arch}" / "train.csv"
             x_c = torch.stack([torch.from_numpy(c).permute(2, 0, 1) for c in covers]).float().div(255).to(device)
             x_s = torch.stack([torch.from_numpy(s).permute(2, 0, 1) for s in stegos]).float().div(255).to(device)

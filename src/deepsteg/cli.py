@@ -307,9 +307,8 @@ def _reveal_bytes(stego: Path, s: Any, output: str, passphrase: Optional[str], m
     """Extract a hidden file; True when done, False when none is there and an image reveal should follow."""
     import torch
 
-    from deepsteg.io import atomic_write_bytes, check_output_path, notice
+    from deepsteg.io import atomic_write_bytes, check_output_path
     from deepsteg.payload import NoMessageFound, reveal_bytes
-    from deepsteg.zoo import DEFAULT_MODEL
 
     to_stdout = output == "-"
     if not to_stdout:
@@ -324,9 +323,7 @@ def _reveal_bytes(stego: Path, s: Any, output: str, passphrase: Optional[str], m
         if to_stdout or not output.lower().endswith(".png"):
             raise DeepstegError(f"{stego}: no hidden file found with {net.model_name} (if it was hidden with a "
                                 "passphrase, give --passphrase)") from None
-        notice(f"{stego.name}: no hidden file found (if one was hidden with a passphrase, give --passphrase); "
-               f"revealing a hidden image with {DEFAULT_MODEL}")
-        return False
+        return False  # an image stego (the usual case): reveal it with the default image model
     if to_stdout:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()

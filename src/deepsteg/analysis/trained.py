@@ -73,9 +73,22 @@ def fld_detect(train_cover: np.ndarray, train_stego: np.ndarray, test_cover: np.
 
 
 def detect_with_features(kind: str, train_pairs: Sequence[tuple[np.ndarray, np.ndarray]],
-                         test_pairs: Sequence[tuple[np.ndarray, np.ndarray]], seed: int = 0) -> dict[str, float]:
+                         test_pairs: Sequence[tuple[np.ndarray, np.ndarray]], seed: int = 0,
+                         progress: bool = False) -> dict[str, float]:
     """Features of every (cover, stego) uint8 pair, then :func:`fld_detect`."""
-    def mat(pairs: Sequence[tuple[np.ndarray, np.ndarray]], j: int) -> np.ndarray:
-        return np.stack([features(kind, p[j]) for p in pairs])
+    from tqdm import tqdm
 
-    return fld_detect(mat(train_pairs, 0), mat(train_pairs, 1), mat(test_pairs, 0), mat(test_pairs, 1), seed)
+    bar = tqdm(total=2 * (len(train_pairs) + len(test_pairs)), desc=f"{kind} features", unit="img",
+               disable=not progress)
+
+    def mat(pairs: Sequence[tuple[np.ndarray, np.ndarray]], j: int) -> np.ndarray:
+        rows = []
+        for p in pairs:
+            rows.append(features(kind, p[j]))
+            bar.update(1)
+        return np.stack(rows)
+
+    try:
+        return fld_detect(mat(train_pairs, 0), mat(train_pairs, 1), mat(test_pairs, 0), mat(test_pairs, 1), seed)
+    finally:
+        bar.close()
