@@ -74,10 +74,13 @@ def test_bench_writes_report_tables_and_figures(image_folder: Path, tmp_path: Pa
     train_dir = tmp_path / "train"
     for i in range(4):
         make_png(f"t{i}.png", 40, 48, seed=50 + i, folder=train_dir)
+    run = tmp_path / "run"  # a staged run's log: the second stage logs only l_m (as SFTN's SF-stage does)
+    run.mkdir()
+    (run / "train.csv").write_text("step,stage,loss,l_m\n10,jt,2.0,0.5\n20,jt,1.5,0.4\n30,sf,,0.3\n")
     out = tmp_path / "report"
     r = CliRunner().invoke(app, ["bench", "--models", "lsb3,lsb-bits", "--data", str(image_folder), "--out", str(out),
                                  "--size", "32", "--features", "spam", "--deep", "xunet", "--train-data",
-                                 str(train_dir), "--deep-steps", "5", "--device", "cpu"])
+                                 str(train_dir), "--deep-steps", "5", "--device", "cpu", "--run", f"lsb-bits={run}"])
     assert r.exit_code == 0, r.output
     md = (out / "report.md").read_text()
     assert "`lsb3`" in md and "`lsb-bits`" in md and "spam+fld" in md and "xunet" in md

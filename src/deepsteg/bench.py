@@ -168,8 +168,10 @@ def _curves_figure(path: Path, title: str, logs: dict[str, Path]) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for name, f in logs.items():
         rows = list(csv.DictReader(open(f)))
-        if rows and "loss" in rows[0]:
-            ax.plot([int(r["step"]) for r in rows], [float(r["loss"]) for r in rows], label=name, lw=1)
+        for key in ("loss", "l_m"):  # staged runs (SFTN's SF-stage) log only some terms in some rows
+            pts = [(int(r["step"]), float(r[key])) for r in rows if r.get(key)]
+            if pts:
+                ax.plot(*zip(*pts), label=f"{name} ({key})", lw=1)
     ax.set_xlabel("step")
     ax.set_ylabel("training loss")
     ax.set_yscale("log")
