@@ -58,6 +58,7 @@ from deepsteg.io import quantize
 from deepsteg.layers import ConvBNAct
 from deepsteg.layers.inception import InceptionResBlock
 from deepsteg.layers.spp import SpatialPyramidPooling
+from deepsteg.layers.xunet import KV
 from deepsteg.models.base import ImageHider, StepContext
 
 
@@ -222,11 +223,6 @@ class IsganDecoder(nn.Module):
 
 
 #: The 5×5 "KV" high-pass kernel of Qian et al. / XuNet.
-_KV = torch.tensor([[-1, 2, -2, 2, -1],
-                    [2, -6, 8, -6, 2],
-                    [-2, 8, -12, 8, -2],
-                    [2, -6, 8, -6, 2],
-                    [-1, 2, -2, 2, -1]], dtype=torch.float32) / 12.0
 
 
 class IsganSteganalyser(nn.Module):
@@ -236,7 +232,7 @@ class IsganSteganalyser(nn.Module):
         super().__init__()
         self.xunet_front = xunet_front
         # A constant, not a parameter (and not saved: it is defined by the config flag).
-        self.register_buffer("kv", _KV.repeat(3, 1, 1, 1), persistent=False)
+        self.register_buffer("kv", KV.repeat(3, 1, 1, 1), persistent=False)
         self.conv1 = nn.Conv2d(3, 8, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(8)
         self.act = nn.LeakyReLU(negative_slope, inplace=True)
