@@ -222,9 +222,6 @@ class IsganDecoder(nn.Module):
             return torch.sigmoid(self.head(feats.float()))
 
 
-#: The 5×5 "KV" high-pass kernel of Qian et al. / XuNet.
-
-
 class IsganSteganalyser(nn.Module):
     """Table 3: N×3×H×W RGB → N×2 logits (index 0 cover, 1 stego), for any H, W (spatial pyramid pooling)."""
 
