@@ -42,6 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_model_card import run_stats  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+KEYS = ["model", "n", "cover_psnr", "cover_ssim", "cover_ms_ssim", "float_cover_psnr", "bit_accuracy",
+        "float_bit_accuracy", "payload_bytes", "payload_exact", "payload_bpp", "cover_changing_rate"]
 
 
 def crops(folder: Path, size: int = 256) -> list[tuple[str, torch.Tensor]]:
@@ -133,9 +135,7 @@ def weightless(name: str, args: argparse.Namespace) -> None:
              f"| 2,000-byte payloads recovered exactly | {trials['exact']} / {trials['trials']} |", "",
              "Exact, but the easiest of all to detect: see the benchmark report's steganalysis tables.", ""]
     (out / "MODEL_CARD.md").write_text("\n".join(lines))
-    keep = {k: ev[k] for k in ["model", "n", "cover_psnr", "cover_ssim", "cover_ms_ssim", "float_cover_psnr",
-                               "bit_accuracy", "float_bit_accuracy", "payload_bytes", "payload_exact", "payload_bpp",
-                               "cover_changing_rate"]}
+    keep = {k: ev[k] for k in KEYS}
     keep.update({"steps": 0, "train_minutes": 0.0, "weights_dtype": "none", "error_rate": 0.0,
                  "payload_2000_bytes": trials, "psnr_check": acc["psnr"]})
     (out / "metrics.json").write_text(json.dumps(keep, indent=2) + "\n")
@@ -244,9 +244,7 @@ def main() -> None:
         lines += ["", args.notes.strip()]
     lines += ["", f"Python {platform.python_version()}, torch {torch.__version__}, {platform.machine()}.", ""]
     (out / "MODEL_CARD.md").write_text("\n".join(lines))
-    keep = {k: ev[k] for k in ["model", "n", "cover_psnr", "cover_ssim", "cover_ms_ssim", "float_cover_psnr",
-                               "bit_accuracy", "float_bit_accuracy", "payload_bytes", "payload_exact", "payload_bpp",
-                               "cover_changing_rate"]}
+    keep = {k: ev[k] for k in KEYS}
     keep.update({"steps": stats["steps"], "train_minutes": round(stats["seconds"] / 60, 1),
                  "weights_dtype": "float16" if holds else "float32", "error_rate": error_rate,
                  "table_iv": {"jt_float": jt and jt["float"], "jt_rounded": jt and jt["rounded"],

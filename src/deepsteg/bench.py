@@ -38,7 +38,7 @@ from deepsteg.analysis import DEFAULT_DETECTORS, as_rgb_uint8, roc_auc, score_im
 from deepsteg.analysis.roc import p_e
 from deepsteg.data import centre_crop
 from deepsteg.errors import DeepstegError
-from deepsteg.evaluate import evaluate_folder
+from deepsteg.evaluate import EVAL_KEY, evaluate_folder
 from deepsteg.io import atomic_write_bytes, list_images, quantize, read_image
 from deepsteg.models.message import MessageModel
 
@@ -254,7 +254,7 @@ def bench_model(name: str, cfg: BenchConfig, work: Path, figs: Path, progress: b
 
         j = pair_indices(0, len(list_images(cfg.data)), model.num_secrets)[0]
         secret = model.as_secret(centre_crop(read_image(list_images(cfg.data)[j]), cfg.size))[None].to(device)
-        key = "deepsteg evaluation key" if model.keyed else None
+        key = EVAL_KEY if model.keyed else None
         with torch.inference_mode():
             rev = model.reveal(read_image(stego_dir / "0.png")[None].to(device), key=key)[0]
         pairs_fig.append(("secret 1", as_rgb_uint8(quantize(secret)), as_rgb_uint8(quantize(rev))))

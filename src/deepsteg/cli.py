@@ -84,13 +84,7 @@ def _load_model(name: str, weights: Optional[Path], device: str):  # noqa: ANN20
     from deepsteg.zoo import DEFAULT_MODEL, create_model
 
     if not name:  # --weights DIR names its model in config.json; otherwise the default model
-        name = DEFAULT_MODEL
-        cfg = (weights.parent if weights.is_file() else weights) / "config.json" if weights is not None else None
-        if cfg is not None and cfg.is_file():
-            try:
-                name = json.loads(cfg.read_text()).get("model", DEFAULT_MODEL)
-            except json.JSONDecodeError:
-                raise DeepstegError(f"{cfg}: not valid JSON") from None
+        name = (_weights_model(weights) if weights is not None else "") or DEFAULT_MODEL
     dev = _device(device)
     model = create_model(name, pretrained=weights is None, weights=weights)
     model = model.to(dev).eval()

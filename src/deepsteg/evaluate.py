@@ -25,8 +25,8 @@ from deepsteg.errors import ImageReadError
 from deepsteg.io import list_images, notice, quantize, read_image, write_png
 from deepsteg.models.base import ImageHider
 from deepsteg.models.message import MessageModel
-from deepsteg.train.trainer import EVAL_KEY
-
+#: The passphrase keyed models are validated and evaluated with (any fixed one would do), and another one.
+EVAL_KEY = "deepsteg evaluation key"
 WRONG_KEY = "not the passphrase"
 
 

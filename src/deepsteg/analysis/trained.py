@@ -51,7 +51,7 @@ def features(kind: str, img: np.ndarray) -> np.ndarray:
 def fld_detect(train_cover: np.ndarray, train_stego: np.ndarray, test_cover: np.ndarray, test_stego: np.ndarray,
                seed: int = 0) -> dict[str, float]:
     """Train the FLD ensemble on paired feature rows; report accuracy, AUC and P_E on the test rows."""
-    sw = _sealwatch()
+    _sealwatch()  # a clear error when the analysis extra is missing
     from sealwatch.ensemble_classifier import FldEnsembleTrainer
 
     logging.getLogger("fld_ensemble_trainer.py").setLevel(logging.WARNING)
@@ -63,7 +63,6 @@ def fld_detect(train_cover: np.ndarray, train_stego: np.ndarray, test_cover: np.
     trainer = FldEnsembleTrainer(np.ascontiguousarray(train_cover), np.ascontiguousarray(train_stego), seed=seed,
                                  verbose=0, **kw)
     ensemble = trainer.train()[0]
-    del sw
     sc, ss = ensemble.predict_confidence(test_cover), ensemble.predict_confidence(test_stego)
     _, _, auc = roc_auc(sc, ss)
     acc = (float(np.sum(sc < 0)) + float(np.sum(ss > 0)) + 0.5 * float(np.sum(sc == 0) + np.sum(ss == 0))) \

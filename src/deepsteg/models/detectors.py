@@ -145,7 +145,9 @@ class Detector(nn.Module):
             return quantize(t.embed(cover.float(), bits))
         k = secrets.shape[1]
         sec = t.as_secret(secrets.float())
-        key = "deepsteg evaluation key" if t.keyed else None
+        from deepsteg.evaluate import EVAL_KEY
+
+        key = EVAL_KEY if t.keyed else None
         return quantize(t.hide(cover.float(), *[sec[:, j] for j in range(k)], key=key))
 
     # --- training ----------------------------------------------------------------------------------------

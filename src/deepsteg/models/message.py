@@ -31,6 +31,10 @@ class MessageModel(nn.Module):
     num_secrets: int = 0
     size_multiple: int = 1
 
+    def config_dict(self) -> dict:
+        """The configuration (a dataclass in ``self.config``) as plain JSON-able data, stored beside the weights."""
+        return asdict(self.config)
+
     def capacity_bits(self, h: int, w: int) -> int:
         """Raw bits one H×W cover carries."""
         raise NotImplementedError
@@ -97,9 +101,6 @@ class LsbMessage(MessageModel):
         stego = self._check_cover(stego, "stego")
         s = to_uint8(stego).unsqueeze(-1)
         return ((s >> self._shifts(stego.device)) & 1).reshape(stego.shape[0], -1).to(stego.dtype)
-
-    def config_dict(self) -> dict:
-        return asdict(self.config)
 
 
 def register(add) -> None:  # noqa: ANN001 - deepsteg.zoo.register_model

@@ -138,11 +138,6 @@ class Sftn(MessageModel):
         self.extractor = SftnExtractor(cfg.channels, cfg.width)
         self.critic = XuNet(3, outputs=1) if cfg.gan else None
 
-    def config_dict(self) -> dict:
-        from dataclasses import asdict
-
-        return asdict(self.config)
-
     # --- the message-model interface ---------------------------------------------------------------------
     def capacity_bits(self, h: int, w: int) -> int:
         return self.config.channels * h * w

@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader
 
 from deepsteg.data import ImageBank, StegoPairDataset, StepBatchSampler
 from deepsteg.errors import TrainingError
+from deepsteg.evaluate import EVAL_KEY
 from deepsteg.io import atomic_write_bytes, quantize
 from deepsteg.metrics import psnr, ssim
 from deepsteg.models.base import ImageHider
@@ -157,10 +158,6 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-#: The passphrase keyed models are validated and evaluated with (any fixed one would do).
-EVAL_KEY = "deepsteg evaluation key"
 
 
 def evaluate_batch(model: ImageHider, cover: Tensor, secrets: Tensor) -> dict[str, Tensor]:
