@@ -218,3 +218,24 @@ def test_training_validation_handles_grey_secrets(image_folder, tmp_path) -> Non
                       steps=2, batch_size=2, crop=32, val_crop=32, val_every=2, log_every=1)
     result = train(cfg, progress=False)
     assert result["secret_psnr"] > 0 and result["cover_psnr"] > 0
+
+
+def test_gan_model_starts_from_the_basic_models_weights(tmp_path: Path) -> None:
+    """`deepsteg train isgan --init RUN/last` of an isgan-basic run: the generator is the basic model's, the
+    steganalyser is fresh; only a sibling built by the same class is accepted, and only where training asks."""
+    torch.manual_seed(3)
+    basic = deepsteg.create_model("isgan-basic", weight_decay=1e-5)
+    save_pretrained(basic, tmp_path / "basic")
+    gan = deepsteg.create_model("isgan", weights=tmp_path / "basic", sibling_ok=True)
+    assert gan.config.gan and gan.critic is not None
+    assert gan.config.weight_decay == 1e-5  # the saved configuration, except what tells the entries apart
+    for k, v in basic.state_dict().items():
+        assert torch.equal(gan.state_dict()[k], v), k
+    with pytest.raises(ModelError, match="weights are for 'isgan-basic'"):
+        deepsteg.create_model("isgan", weights=tmp_path / "basic")  # outside training: the exact model only
+    save_pretrained(deepsteg.create_model("stegnet"), tmp_path / "stegnet")
+    with pytest.raises(ModelError, match="weights are for 'stegnet'"):
+        deepsteg.create_model("isgan", weights=tmp_path / "stegnet", sibling_ok=True)
+    save_pretrained(gan, tmp_path / "gan")  # the other way round would drop the critic: refused
+    with pytest.raises(ModelError, match="do not match"):
+        deepsteg.create_model("isgan-basic", weights=tmp_path / "gan", sibling_ok=True)

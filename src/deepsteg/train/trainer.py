@@ -306,7 +306,7 @@ class Trainer:
             raise TrainingError(f"{cfg.model} is a classical method with nothing to train")
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
-        self.model = create_model(cfg.model, weights=cfg.init, **cfg.overrides).to(self.device)
+        self.model = create_model(cfg.model, weights=cfg.init, sibling_ok=True, **cfg.overrides).to(self.device)
         mult = self.model.size_multiple
         if cfg.crop % mult or cfg.val_crop % mult:
             raise TrainingError(f"{cfg.model} needs crop sizes that are multiples of {mult} "

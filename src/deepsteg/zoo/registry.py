@@ -124,8 +124,10 @@ def _read_config(folder: Path) -> dict[str, Any]:
     return data
 
 
-def load_weights(model: ImageHider, path: str | os.PathLike[str], strict: bool = True) -> ImageHider:
-    """Load a safetensors file into ``model`` (cast to the model's dtype); never unpickles anything."""
+def load_weights(model: ImageHider, path: str | os.PathLike[str], strict: bool = True,
+                 missing_ok: bool = False) -> ImageHider:
+    """Load a safetensors file into ``model`` (cast to the model's dtype); never unpickles anything.
+    ``missing_ok`` tolerates parameters the file lacks (they keep their initialisation), never extra ones."""
     tensors: dict[str, torch.Tensor] = {}
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
@@ -136,6 +138,8 @@ def load_weights(model: ImageHider, path: str | os.PathLike[str], strict: bool =
     own = model.state_dict()
     cast = {k: v.to(own[k].dtype) if k in own else v for k, v in tensors.items()}
     missing, unexpected = model.load_state_dict(cast, strict=False)
+    if missing_ok and not unexpected:
+        missing = []
     if strict and (missing or unexpected):
         raise ModelError(f"{path}: weights do not match {model.model_name} "
                          f"(missing {missing[:3]}…, unexpected {unexpected[:3]}…)")
@@ -144,12 +148,15 @@ def load_weights(model: ImageHider, path: str | os.PathLike[str], strict: bool =
 
 def create_model(
     name: str = DEFAULT_MODEL, pretrained: bool = False, weights: str | os.PathLike[str] | None = None,
-    device: str | torch.device | None = None, **overrides: Any,
+    device: str | torch.device | None = None, sibling_ok: bool = False, **overrides: Any,
 ) -> ImageHider:
     """Build a registered model by name.
 
     ``pretrained=True`` loads the shipped weights with the configuration they were trained with;
     ``weights=FOLDER`` loads a folder written by :func:`save_pretrained` (e.g. a training run's ``best/``).
+    ``sibling_ok=True`` also accepts weights of another entry built by the same class (e.g. ``isgan-basic`` to
+    start ``isgan``): the fields in which the two entries differ come from ``name``, and parameters the weights do
+    not hold (the GAN's critic) keep their fresh initialisation. Training uses it for ``--init``.
     Other keyword arguments override configuration fields. Pretrained models are returned in eval mode.
     """
     entry = get_entry(name)
@@ -166,16 +173,22 @@ def create_model(
                              f"{', '.join(list_models(pretrained=True)) or 'none'}")
         folder = pretrained_dir(name)
     base = dict(entry.config)
+    sibling = False
     if folder is not None:
         data = _read_config(folder)
-        if data.get("model") != name:
-            raise ModelError(f"{folder}: weights are for {data.get('model')!r}, not {name!r}")
+        saved = data.get("model")
+        sibling = saved != name and sibling_ok and saved in _REGISTRY and _REGISTRY[saved].builder is entry.builder
+        if saved != name and not sibling:
+            raise ModelError(f"{folder}: weights are for {saved!r}, not {name!r}")
         base.update(data.get("config", {}))
+        if sibling:  # the saved architecture, with the fields that tell the two entries apart taken from `name`
+            other = _REGISTRY[saved].config
+            base.update({k: v for k, v in entry.config.items() if other.get(k) != v})
     cfg = dataclasses.replace(entry, config=base).make_config(overrides)
     model = entry.builder(cfg)
     model.model_name = name
     if folder is not None:
-        load_weights(model, folder / "model.safetensors")
+        load_weights(model, folder / "model.safetensors", missing_ok=sibling)
     if folder is not None or (pretrained and entry.weightless):
         model.eval()
     if device is not None:
