@@ -233,7 +233,8 @@ def main() -> None:
     keep = {k: figures[k] for k in ["model", "n", *KEYS]}
     keep.update({"steps": stats["steps"], "train_minutes": round(stats["seconds"] / 60, 1), "weights_dtype":
                  "float16" if holds else "float32", "spot_checks": spots, "fp32_cover_psnr": fp32["cover_psnr"],
-                 "fp32_secret_psnr": fp32["secret_psnr"]})
+                 "fp32_secret_psnr": fp32["secret_psnr"],
+                 **({"init": f"{Path(cfg['init']).parent.name}/{Path(cfg['init']).name}"} if cfg.get("init") else {})})
     (out / "metrics.json").write_text(json.dumps(keep, indent=2) + "\n")
     print(card)
 

@@ -45,6 +45,8 @@ def main() -> None:
         spot_s = f"{spot['cover_psnr']:.2f} / {spot['secret_psnr']:.2f}" if spot else "—"
         default = " (default)" if name == deepsteg.DEFAULT_MODEL else ""
         trained = "no training" if e.weightless else f"{m['steps']:,} steps, {m['train_minutes']:.0f} CPU-min"
+        if m.get("init"):
+            trained += f" after `{m['init']}`"
         rows.append(
             f"| `{name}`{default} | {m['weights_dtype']} | {m['cover_psnr']:.2f} dB / {m['cover_ssim']:.4f} | "
             f"{m['secret_psnr']:.2f} dB / {m['secret_ssim']:.4f} | {m['float_cover_psnr']:.2f} / "
