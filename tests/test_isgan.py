@@ -239,3 +239,27 @@ def test_gan_model_starts_from_the_basic_models_weights(tmp_path: Path) -> None:
     save_pretrained(gan, tmp_path / "gan")  # the other way round would drop the critic: refused
     with pytest.raises(ModelError, match="do not match"):
         deepsteg.create_model("isgan-basic", weights=tmp_path / "gan", sibling_ok=True)
+
+
+def test_cover_warmup_ramps_the_cover_loss_in() -> None:
+    """``cover_warmup``: at the start the generator minimises the secret loss alone; from the end of the warm-up on,
+    eq. 12 exactly; half-way, half the cover loss."""
+
+    class Ctx:
+        step, stage = 0, "main"
+
+        def __init__(self, progress: float) -> None:
+            self.stage_progress = progress
+
+        def optimize(self, name: str, loss: torch.Tensor) -> None:
+            self.loss = float(loss)
+
+    torch.manual_seed(0)
+    model = deepsteg.create_model("isgan-basic", cover_warmup=0.2, residual=False)  # a visible cover loss
+    batch = {"cover": torch.rand(2, 3, 32, 32), "secrets": torch.rand(2, 1, 3, 32, 32)}
+    for progress, weight in [(0.0, 0.0), (0.1, 0.5), (0.2, 1.0), (0.9, 1.0)]:
+        model.eval()  # BN in eval mode: the same forward pass each time
+        ctx = Ctx(progress)
+        logs = model.training_step(batch, ctx)
+        assert logs["l_cover"] > 0.01
+        assert ctx.loss == pytest.approx(weight * logs["l_cover"] + 0.85 * logs["l_secret"], rel=1e-5), progress
