@@ -18,11 +18,12 @@ from deepsteg.zoo import has_pretrained
 
 # (cover PSNR, secret PSNR) in dB at 389×517 on the shipped samples, measured with the shipped weights on
 # 2026-11-23 (`python tests/test_pretrained_zoo.py` prints them); the test allows 0.5 dB below.
-MEASURED = {
-    "stegopnet-noppm": (0.0, 0.0),
-    "stegnet": (0.0, 0.0),
-    "isgan-basic": (0.0, 0.0),
-    "isgan": (0.0, 0.0),
+# None: no weights ship yet (the test then asks for the figures as soon as they do).
+MEASURED: dict[str, tuple[float, float] | None] = {
+    "stegopnet-noppm": (36.31, 26.15),
+    "stegnet": None,
+    "isgan-basic": None,
+    "isgan": None,
 }
 MARGIN = 0.5
 
@@ -54,6 +55,7 @@ def measure(name: str, folder: Path) -> tuple[float, float, float]:
 def test_shipped_model_on_the_samples(name: str, tmp_path: Path) -> None:
     if not has_pretrained(name):
         pytest.skip(f"no shipped weights for {name}")
+    assert MEASURED[name] is not None, f"{name} ships weights: record their figures in MEASURED"
     cover_psnr, secret_psnr, clean_psnr = measure(name, tmp_path)
     want_cover, want_secret = MEASURED[name]
     assert cover_psnr >= want_cover - MARGIN, (cover_psnr, want_cover)
