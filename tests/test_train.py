@@ -77,6 +77,38 @@ def test_interrupt_and_resume_reproduces_uninterrupted_run_exactly(image_folder:
     assert losses_a == losses_b
 
 
+def test_sigterm_stops_after_the_step_with_a_checkpoint_that_resumes_exactly(image_folder: Path, tmp_path: Path,
+                                                                               monkeypatch, capsys) -> None:
+    """`kill PID` on a training run: the step in progress finishes, checkpoint and last/ are written, and
+    --resume then reproduces the uninterrupted run (a background job ignores Ctrl-C, so this is how one stops)."""
+    import os
+    import signal
+
+    straight = tmp_path / "straight"
+    train(_cfg(image_folder, straight), progress=False)
+    before = signal.getsignal(signal.SIGTERM)
+    cls = type(deepsteg.create_model("stegopnet"))
+    step_fn = cls.training_step
+
+    def step_then_kill(self, batch, ctx):  # noqa: ANN001, ANN202
+        logs = step_fn(self, batch, ctx)
+        if ctx.step == 2:  # the third step (ctx.step counts from 0)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return logs
+
+    monkeypatch.setattr(cls, "training_step", step_then_kill)
+    Trainer(_cfg(image_folder, tmp_path / "run"), progress=False).run()
+    monkeypatch.undo()
+    assert "stopped by SIGTERM at step 3" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is the caller's again
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 3
+    assert (tmp_path / "run" / "last" / "model.safetensors").is_file()
+    Trainer(_cfg(image_folder, tmp_path / "run"), resume=True, progress=False).run()
+    a, b = _all_state(straight), _all_state(tmp_path / "run")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
 def test_resume_guards(image_folder: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     with pytest.raises(TrainingError, match="nothing to resume"):

@@ -22,6 +22,9 @@ import json
 import math
 import os
 import random
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -460,6 +463,13 @@ class Trainer:
         self.model.train()
         autocast = torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                                   enabled=self.amp_dtype is not None)
+        # SIGTERM (kill, a job scheduler, a shell that ignores Ctrl-C in background jobs) ends a single-process
+        # run like --max-minutes: after the current step, with a checkpoint and last/. Under torchrun the
+        # launcher signals every rank and stops them itself, so the handler is left to it.
+        terminated: list[int] = []
+        old_handler = None
+        if self.world == 1 and threading.current_thread() is threading.main_thread():
+            old_handler = signal.signal(signal.SIGTERM, lambda signum, frame: terminated.append(signum))
         try:
             for batch in loader:
                 dist.broadcast_buffers(self.model)  # DDP's broadcast_buffers: rank 0's running statistics
@@ -524,12 +534,17 @@ class Trainer:
                 over = time.monotonic() - t0 > budget
                 if budget < math.inf:  # (the same on every rank, so all or none join the broadcast)
                     over = dist.main_decides(over)
-                if over:
+                if over or terminated:
+                    why = "stopped by SIGTERM" if terminated else f"time budget of {cfg.max_minutes} min reached"
+                    msg = f"{why} at step {self.step}; continue with --resume"
                     if bar is not None:
-                        bar.write(f"time budget of {cfg.max_minutes} min reached at step {self.step}; "
-                                  "continue with --resume")
+                        bar.write(msg)
+                    elif terminated:
+                        print(msg, file=sys.stderr, flush=True)
                     break
         finally:
+            if old_handler is not None:
+                signal.signal(signal.SIGTERM, old_handler)
             self.elapsed, self._t0 = self._elapsed_now(), None
             if bar is not None:
                 bar.close()
