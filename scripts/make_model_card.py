@@ -166,6 +166,7 @@ def main() -> None:
         siblings.append((n, evaluate(n, Path(r) / "last", args.val), run_stats(Path(r))))
 
     cfg = stats["cfg"]
+    init = f"{Path(cfg['init']).parent.name}/{Path(cfg['init']).name}" if cfg.get("init") else ""  # RUN/last
     params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("critic."))
     lines = [
         f"# {name}", "",
@@ -177,15 +178,15 @@ def main() -> None:
         f"{stats['steps'] * cfg['batch_size'] * stats['world']:,} cover/secret pairs; Adam lr "
         f"{cfg['lr'] or model.config.lr:g}, {cfg['schedule']} decay to ×{cfg['min_lr_ratio']}; seed {cfg['seed']}.",
         *([f"* Schedule note: {stats['schedule_change']}"] if stats["schedule_change"] else []),
-        *([f"* Started from: `{Path(cfg['init']).parent.name}/{Path(cfg['init']).name}` (weights of an earlier run; "
-           "the steps above are this run's only)."] if cfg.get("init") else []),
+        *([f"* Started from: `{init}` (weights of an earlier run; the steps above are this run's only)."]
+          if init else []),
         f"* Time and hardware: {stats['seconds'] / 60:.0f} min of training steps on {args.hardware} "
         f"(~{stats['img_per_s']:.0f} img/s).",
         "* Reproduce: `deepsteg train " + name + " --data shared/corpus/train --val shared/corpus/val "
         f"--out runs/{name} --steps {cfg['steps']} --batch-size {cfg['batch_size']} --crop {cfg['crop']} "
         f"--val-crop {cfg['val_crop']} --val-every {cfg['val_every']} --lr {cfg['lr'] or model.config.lr:g} "
         f"--schedule {cfg['schedule']} --seed {cfg['seed']} --threads 1"
-        + (f" --init runs/{Path(cfg['init']).parent.name}/{Path(cfg['init']).name}" if cfg.get("init") else "")
+        + (f" --init runs/{init}" if init else "")
         + "".join(f" --set {k}={json.dumps(v)}" for k, v in cfg["overrides"].items()) + "` (`--max-minutes M` "
         "and `--resume` split it into chunks).",
         f"* Config: `{json.dumps(model.config_dict())}`; {params / 1e6:.2f} M parameters (hiding + reveal).",
@@ -234,7 +235,7 @@ def main() -> None:
     keep.update({"steps": stats["steps"], "train_minutes": round(stats["seconds"] / 60, 1), "weights_dtype":
                  "float16" if holds else "float32", "spot_checks": spots, "fp32_cover_psnr": fp32["cover_psnr"],
                  "fp32_secret_psnr": fp32["secret_psnr"],
-                 **({"init": f"{Path(cfg['init']).parent.name}/{Path(cfg['init']).name}"} if cfg.get("init") else {})})
+                 **({"init": init} if init else {})})
     (out / "metrics.json").write_text(json.dumps(keep, indent=2) + "\n")
     print(card)
 

@@ -293,7 +293,6 @@ class Isgan(ImageHider):
         self.encoder = IsganEncoder(cfg.residual)
         self.decoder = IsganDecoder()
         self.critic = IsganSteganalyser(cfg.critic_xunet_front) if cfg.gan else None
-        self._cover_weight = 1.0  # < 1 only during the cover_warmup (set per step by training_step)
 
     # hiding and revealing ----------------------------------------------------------------------------------
     def _hide(self, cover: Tensor, secrets: Sequence[Tensor]) -> Tensor:
@@ -305,7 +304,8 @@ class Isgan(ImageHider):
         return [self.decoder(rgb_to_ycbcr(stego.float())[:, :1])]
 
     # training ----------------------------------------------------------------------------------------------
-    def _generator_pass(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    def _generator_pass(self, batch: dict[str, Tensor], cover_weight: float = 1.0,
+                        ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """(cover, stego as seen by decoder and critic, eq. 10–12 terms) for one batch."""
         cfg = self.config
         cover, secret = batch["cover"], self.as_secret(batch["secrets"][:, 0])
@@ -314,7 +314,7 @@ class Isgan(ImageHider):
         revealed = self._reveal(seen)[0]
         l_cover = mixed_loss(stego, cover, cfg.alpha, cfg.beta)  # eq. 10 (RGB c, c')
         l_secret = mixed_loss(revealed, secret, cfg.alpha, cfg.beta)  # eq. 11
-        hide = self._cover_weight * l_cover + cfg.gamma * l_secret  # eq. 12
+        hide = cover_weight * l_cover + cfg.gamma * l_secret  # eq. 12 (cover_weight < 1 only in cover_warmup)
         return cover, seen, {"hide": hide, "l_cover": l_cover, "l_secret": l_secret}
 
     def _critic_logits(self, cover: Tensor, stego: Tensor) -> Tensor:
@@ -327,9 +327,9 @@ class Isgan(ImageHider):
         logits = self._critic_logits(cover, seen)[cover.shape[0]:]
         return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long, device=logits.device))
 
-    def training_losses(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
+    def training_losses(self, batch: dict[str, Tensor], cover_weight: float = 1.0) -> tuple[Tensor, dict[str, float]]:
         """The generator's loss: eq. 12, plus ``adv_weight`` × the adversarial term when ``gan``."""
-        cover, seen, t = self._generator_pass(batch)
+        cover, seen, t = self._generator_pass(batch, cover_weight)
         loss = t["hide"]
         logs = {k: float(v.detach()) for k, v in t.items()}
         if self.critic is not None:
@@ -342,10 +342,12 @@ class Isgan(ImageHider):
         """Basic model: one Adam step on eq. 12. GAN (§4): a steganalyser SGD step on eq. 4 with randomly
         flipped labels, then a generator Adam step against the updated steganalyser."""
         w = self.config.cover_warmup
-        self._cover_weight = min(1.0, ctx.stage_progress / w) if w > 0 else 1.0
+        cover_weight = min(1.0, ctx.stage_progress / w) if w > 0 else 1.0
         if self.critic is None:
-            return super().training_step(batch, ctx)
-        cover, seen, t = self._generator_pass(batch)
+            loss, logs = self.training_losses(batch, cover_weight)
+            ctx.optimize("main", loss)
+            return logs
+        cover, seen, t = self._generator_pass(batch, cover_weight)
         n = cover.shape[0]
         logits = self._critic_logits(cover, seen.detach())
         labels = torch.cat([torch.zeros(n), torch.ones(n)]).long().to(logits.device)
