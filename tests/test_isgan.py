@@ -263,3 +263,25 @@ def test_cover_warmup_ramps_the_cover_loss_in() -> None:
         logs = model.training_step(batch, ctx)
         assert logs["l_cover"] > 0.01
         assert ctx.loss == pytest.approx(weight * logs["l_cover"] + 0.85 * logs["l_secret"], rel=1e-5), progress
+
+
+def test_mse_pretraining_loss() -> None:
+    """``loss="mse"`` (the pre-training stage): eq. 12 with plain MSE terms, on the same stego and reveal as the
+    paper's mixed loss; an unknown loss name is refused."""
+    torch.manual_seed(0)
+    model = deepsteg.create_model("isgan-basic", loss="mse", residual=False).eval()
+    batch = {"cover": torch.rand(2, 3, 32, 32), "secrets": torch.rand(2, 1, 3, 32, 32)}
+    with torch.no_grad():
+        _, seen, t = model._generator_pass(batch)
+        stego = model.hide(batch["cover"], model.as_secret(batch["secrets"][:, 0]))
+        revealed = model.reveal(seen)[0]
+    secret = model.as_secret(batch["secrets"][:, 0])
+    assert float(t["l_cover"]) == pytest.approx(float(torch.mean((stego - batch["cover"]) ** 2)), rel=1e-5)
+    assert float(t["l_secret"]) == pytest.approx(float(torch.mean((revealed - secret) ** 2)), rel=1e-5)
+    assert float(t["hide"]) == pytest.approx(float(t["l_cover"]) + 0.85 * float(t["l_secret"]), rel=1e-6)
+    mixed = deepsteg.create_model("isgan-basic", residual=False).eval()
+    mixed.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert float(mixed._generator_pass(batch)[2]["l_cover"]) != pytest.approx(float(t["l_cover"]), rel=1e-2)
+    with pytest.raises(ValueError, match="loss must be"):
+        deepsteg.create_model("isgan-basic", loss="l1")
