@@ -142,6 +142,10 @@ def main() -> None:
     ap.add_argument("--hardware", required=True)
     ap.add_argument("--compare", action="append", default=[], help="RUN:NAME of a same-budget sibling run")
     ap.add_argument("--notes", default="", help="Markdown appended to the card")
+    ap.add_argument("--data-desc", default="`shared/corpus/train` (41 photographs, ≤ 2048 px; nothing else)",
+                    help="Markdown for the card's Data line (the run's training folder)")
+    ap.add_argument("--data-path", default="shared/corpus/train", help="--data of the card's reproduce command")
+    ap.add_argument("--data-prep", default="", help="command that made --data-path, if it is derived")
     args = ap.parse_args()
     torch.set_num_threads(2)
     name, run = args.name, args.run
@@ -172,7 +176,7 @@ def main() -> None:
         f"# {name}", "",
         f"{deepsteg.zoo.get_entry(name).description}. Paper: {deepsteg.zoo.get_entry(name).paper}.", "",
         "## Training", "",
-        f"* Data: `shared/corpus/train` (41 photographs, ≤ 2048 px; nothing else), random {cfg['crop']}×{cfg['crop']} "
+        f"* Data: {args.data_desc}, random {cfg['crop']}×{cfg['crop']} "
         "crops with flips and 90° rotations, cover and secret from different photos.",
         f"* Steps: {stats['steps']:,} × batch {cfg['batch_size'] * stats['world']} = "
         f"{stats['steps'] * cfg['batch_size'] * stats['world']:,} cover/secret pairs; Adam lr "
@@ -182,7 +186,8 @@ def main() -> None:
           if init else []),
         f"* Time and hardware: {stats['seconds'] / 60:.0f} min of training steps on {args.hardware} "
         f"(~{stats['img_per_s']:.0f} img/s).",
-        "* Reproduce: `deepsteg train " + name + " --data shared/corpus/train --val shared/corpus/val "
+        *([f"* Prepare the data: `{args.data_prep}`."] if args.data_prep else []),
+        "* Reproduce: `deepsteg train " + name + f" --data {args.data_path} --val shared/corpus/val "
         f"--out runs/{name} --steps {cfg['steps']} --batch-size {cfg['batch_size']} --crop {cfg['crop']} "
         f"--val-crop {cfg['val_crop']} --val-every {cfg['val_every']} --lr {cfg['lr'] or model.config.lr:g} "
         f"--schedule {cfg['schedule']} --seed {cfg['seed']} --threads 1"

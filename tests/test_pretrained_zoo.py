@@ -22,7 +22,7 @@ from deepsteg.zoo import has_pretrained
 MEASURED: dict[str, tuple[float, float] | None] = {
     "stegopnet-noppm": (36.31, 26.15),
     "stegnet": None,
-    "isgan-basic": None,
+    "isgan-basic": (34.00, 25.53),
     "isgan": None,
 }
 MARGIN = 0.5
