@@ -66,20 +66,24 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, required=True, help="Markdown report (a .json beside it)")
+    ap.add_argument("--run", type=Path, default=None,
+                    help="keep the steganalyser's training run here; if RUN/last exists, test that one (no training)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     basic = _weights("isgan-basic", args.basic)
     gans = [(label, _weights("isgan", spec)) for label, spec in (g.split("=", 1) for g in args.gan)]
 
     with tempfile.TemporaryDirectory() as tmp:
-        tc = TrainConfig(model=args.arch, data=[str(args.train)], out=str(Path(tmp) / "run"), steps=args.steps,
+        run = args.run or Path(tmp) / "run"
+        tc = TrainConfig(model=args.arch, data=[str(args.train)], out=str(run), steps=args.steps,
                          batch_size=8, crop=args.crop, val_crop=args.size, val_every=10**9, ckpt_every=10**9,
                          log_every=50, seed=args.seed, device="cpu",
                          overrides={"target": "isgan-basic", "target_weights": str(basic)})
-        train(tc, progress=True)
-        det = deepsteg.create_model(args.arch, weights=Path(tmp) / "run" / "last", target="isgan-basic",
+        if not (run / "last").is_dir():
+            train(tc, progress=True)
+        det = deepsteg.create_model(args.arch, weights=run / "last", target="isgan-basic",
                                     target_weights=str(basic)).eval()
-        log = (Path(tmp) / "run" / "train.csv").read_text().splitlines()
+        log = (run / "train.csv").read_text().splitlines()
     files = list_images(args.test)
     n = len(files)
     imgs = [_crops(read_image(f), args.size) for f in files]
