@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import sys
 import tempfile
 from datetime import date
@@ -39,6 +40,16 @@ def _crops(x: torch.Tensor, size: int) -> list[torch.Tensor]:
         raise SystemExit(f"test photo smaller than {size}px")
     at = [(0, 0), (0, w - size), (h - size, 0), (h - size, w - size), ((h - size) // 2, (w - size) // 2)]
     return [x[:, t:t + size, left:left + size] for t, left in at]
+
+
+def _acc(pc: np.ndarray, ps: np.ndarray) -> float:
+    """Detection accuracy at the detector's own threshold (0.5) on equal numbers of covers and stegos."""
+    return (float(np.sum(pc < 0.5)) + float(np.sum(ps >= 0.5))) / (len(pc) + len(ps))
+
+
+def _ci(row: dict, key: str) -> str:
+    lo_hi = row.get(f"{key}_minus_basic_ci95")
+    return f" [{lo_hi[0]:+.3f}, {lo_hi[1]:+.3f}]" if lo_hi else ""
 
 
 def _weights(name: str, spec: str) -> Path:
@@ -64,6 +75,7 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=64)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--bootstrap", type=int, default=2000, help="paired bootstrap resamples for the intervals")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, required=True, help="Markdown report (a .json beside it)")
     ap.add_argument("--run", type=Path, default=None,
@@ -91,27 +103,42 @@ def main() -> None:
     secrets = torch.stack([imgs[(i + n // 2) % n][j] for i in range(n) for j in range(5)])[:, None]
     covers = quantize(covers)
     pc = det.score(covers).numpy()
-    rows = []
+    rows, stego_scores = [], []
+    rng = np.random.default_rng(args.seed)
+    boot = rng.integers(0, len(pc), size=(args.bootstrap, len(pc)))  # the same resampled pairs for every model
     for label, name, w in [("basic model", "isgan-basic", basic), *[(lab, "isgan", w) for lab, w in gans]]:
         ps = det.score(_stegos(name, w, covers, secrets)).numpy()
-        acc = (float(np.sum(pc < 0.5)) + float(np.sum(ps >= 0.5))) / (len(pc) + len(ps))
-        auc = float(roc_auc(pc, ps)[2])
-        rows.append({"stegos": label, "weights": str(w), "accuracy": acc, "auc": auc,
-                     "stego_detected": float(np.mean(ps >= 0.5))})
-    cmd = "python " + " ".join(sys.argv)
+        row = {"stegos": label, "weights": str(w), "accuracy": _acc(pc, ps), "auc": float(roc_auc(pc, ps)[2]),
+               "stego_detected": float(np.mean(ps >= 0.5)), "stego_scores": [round(float(v), 6) for v in ps]}
+        if stego_scores:  # paired bootstrap over the test pairs: how sure is the difference from the basic model?
+            pb = stego_scores[0]
+            for key, f in (("accuracy", _acc), ("auc", lambda c, x: float(roc_auc(c, x)[2]))):
+                d = np.array([f(pc[i], ps[i]) - f(pc[i], pb[i]) for i in boot])
+                row[f"{key}_minus_basic_ci95"] = [float(np.quantile(d, 0.025)), float(np.quantile(d, 0.975))]
+        stego_scores.append(ps)
+        rows.append(row)
+    cmd = "python " + shlex.join(sys.argv)
     md = ["# ISGAN Table 6 protocol, measured", "",
           f"A fresh `{args.arch}` trained {args.steps:,} steps (batch 8 covers + 8 stegos, {args.crop}² crops of "
           f"`{args.train}`) on basic-model stegos, then tested on {len(pc)} covers ({n} unseen photos × 5 crops of "
           f"{args.size}²) and their 8-bit stegos from each model. Lower accuracy = harder to detect.", "",
           f"Command: `{cmd}` ({date.today().isoformat()}, {platform.machine()} CPU, torch {torch.__version__}).", "",
           "| stegos from | detector accuracy | AUC | stegos flagged |", "|---|---|---|---|"]
-    md += [f"| {r['stegos']} | {r['accuracy']:.4f} | {r['auc']:.4f} | {r['stego_detected']:.3f} |" for r in rows]
+    md += [f"| {r['stegos']} | {r['accuracy']:.4f}{_ci(r, 'accuracy')} | {r['auc']:.4f}{_ci(r, 'auc')} | "
+           f"{r['stego_detected']:.3f} |" for r in rows]
+    if len(rows) > 1:
+        md += ["", f"In brackets: 95 % interval of the difference from the basic model, paired bootstrap over the "
+               f"{len(pc)} test pairs ({args.bootstrap:,} resamples)."]
+    md += ["", "The paper's Table 6 (same protocol, 5,000 training pairs): basic 0.8305 / 0.7953 / 0.7814 → ISGAN after "
+           "150 epochs 0.7825 / 0.7438 / 0.7360 on LFW / Pascal-VOC12 / ImageNet."]
     md += ["", f"Covers flagged as stego (false positives): {float(np.mean(pc >= 0.5)):.3f}.", "",
            "Last training log rows (step, …, loss, acc):", "", "```", *log[-3:], "```", ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(md))
     args.out.with_suffix(".json").write_text(json.dumps({"command": cmd, "arch": args.arch, "steps": args.steps,
-                                                         "n_covers": len(pc), "rows": rows}, indent=2) + "\n")
+                                                         "n_covers": len(pc), "cover_scores":
+                                                         [round(float(v), 6) for v in pc], "rows": rows},
+                                                        indent=2) + "\n")
     print("\n".join(md))
 
 

@@ -171,6 +171,10 @@ def main() -> None:
 
     cfg = stats["cfg"]
     init = f"{Path(cfg['init']).parent.name}/{Path(cfg['init']).name}" if cfg.get("init") else ""  # RUN/last
+    init_flag = f"runs/{init}"
+    if init.startswith("pretrained/"):  # started from weights shipped in the package
+        init_flag = f"src/deepsteg/zoo/{init}"
+        init = f"the shipped {init.split('/')[1]} weights"
     params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("critic."))
     lines = [
         f"# {name}", "",
@@ -182,7 +186,8 @@ def main() -> None:
         f"{stats['steps'] * cfg['batch_size'] * stats['world']:,} cover/secret pairs; Adam lr "
         f"{cfg['lr'] or model.config.lr:g}, {cfg['schedule']} decay to ×{cfg['min_lr_ratio']}; seed {cfg['seed']}.",
         *([f"* Schedule note: {stats['schedule_change']}"] if stats["schedule_change"] else []),
-        *([f"* Started from: `{init}` (weights of an earlier run; the steps above are this run's only)."]
+        *([f"* Started from: {init if init.startswith('the shipped') else f'`{init}`'} (weights of an earlier run; "
+           "the steps above are this run's only)."]
           if init else []),
         f"* Time and hardware: {stats['seconds'] / 60:.0f} min of training steps on {args.hardware} "
         f"(~{stats['img_per_s']:.0f} img/s).",
@@ -191,7 +196,7 @@ def main() -> None:
         f"--out runs/{name} --steps {cfg['steps']} --batch-size {cfg['batch_size']} --crop {cfg['crop']} "
         f"--val-crop {cfg['val_crop']} --val-every {cfg['val_every']} --lr {cfg['lr'] or model.config.lr:g} "
         f"--schedule {cfg['schedule']} --seed {cfg['seed']} --threads 1"
-        + (f" --init runs/{init}" if init else "")
+        + (f" --init {init_flag}" if init else "")
         + "".join(f" --set {k}={json.dumps(v)}" for k, v in cfg["overrides"].items()) + "` (`--max-minutes M` "
         "and `--resume` split it into chunks).",
         f"* Config: `{json.dumps(model.config_dict())}`; {params / 1e6:.2f} M parameters (hiding + reveal).",
