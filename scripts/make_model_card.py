@@ -140,7 +140,10 @@ def main() -> None:
     ap.add_argument("--name", required=True)
     ap.add_argument("--val", type=Path, required=True)
     ap.add_argument("--hardware", required=True)
-    ap.add_argument("--compare", action="append", default=[], help="RUN:NAME of a same-budget sibling run")
+    ap.add_argument("--compare", action="append", default=[],
+                    help="RUN:NAME[:SUBDIR] of a same-budget sibling run (weights RUN/SUBDIR, default last)")
+    ap.add_argument("--weights-dir", default="last",
+                    help="the run's weights folder to ship, e.g. last-bn after `deepsteg recalibrate-bn`")
     ap.add_argument("--notes", default="", help="Markdown appended to the card")
     ap.add_argument("--data-desc", default="`shared/corpus/train` (41 photographs, ≤ 2048 px; nothing else)",
                     help="Markdown for the card's Data line (the run's training folder)")
@@ -152,22 +155,23 @@ def main() -> None:
     if deepsteg.zoo.get_entry(name).weightless:
         return weightless_card(name, args)
     stats = run_stats(run)
-    fp32 = evaluate(name, run / "last", args.val)
+    wdir = run / args.weights_dir
+    fp32 = evaluate(name, wdir, args.val)
     with tempfile.TemporaryDirectory() as tmp:
-        m = deepsteg.create_model(name, weights=run / "last")
+        m = deepsteg.create_model(name, weights=wdir)
         save_pretrained(m, Path(tmp) / "fp16", dtype=torch.float16)
         fp16 = evaluate(name, Path(tmp) / "fp16", args.val)
     holds = all(abs(fp16[k] - fp32[k]) < 0.05 for k in ("cover_psnr", "secret_psnr"))
     dtype = torch.float16 if holds else None
     figures = fp16 if holds else fp32
     out = ROOT / "src" / "deepsteg" / "zoo" / "pretrained" / name
-    model = deepsteg.create_model(name, weights=run / "last")
+    model = deepsteg.create_model(name, weights=wdir)
     save_pretrained(model, out, dtype=dtype, metadata={"step": str(stats["steps"]), "source_run": run.name})
     spots = spot_check(name, out, args.val)
     siblings = []
     for spec in args.compare:
-        r, n = spec.split(":")
-        siblings.append((n, evaluate(n, Path(r) / "last", args.val), run_stats(Path(r))))
+        r, n, *sub = spec.split(":")
+        siblings.append((n, evaluate(n, Path(r) / (sub[0] if sub else "last"), args.val), run_stats(Path(r))))
 
     cfg = stats["cfg"]
     init = f"{Path(cfg['init']).parent.name}/{Path(cfg['init']).name}" if cfg.get("init") else ""  # RUN/last

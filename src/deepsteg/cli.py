@@ -525,6 +525,40 @@ def train(
             print(json.dumps(result))
 
 
+@app.command("recalibrate-bn")
+def recalibrate_bn_cmd(
+    weights: Annotated[Path, typer.Option("--weights", help="Weights folder (model.safetensors + config.json).")],
+    data: Annotated[list[Path], typer.Option("--data", help="Training image folder(s).")],
+    out: Annotated[Path, typer.Option("--out", help="New weights folder (must not exist).")],
+    model: ModelOpt = "",
+    batches: Annotated[int, typer.Option(help="Batches to average over.")] = 200,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch.")] = 8,
+    crop: Annotated[int, typer.Option(help="Training crop size.")] = 128,
+    seed: Annotated[int, typer.Option(help="Seed of the crops.")] = 123,
+) -> None:
+    """Recompute BatchNorm statistics exactly over training crops (weights unchanged) into a new folder."""
+    with _user_errors():
+        import torch
+
+        from deepsteg.data import StegoPairDataset
+        from deepsteg.train import recalibrate_bn
+        from deepsteg.zoo import save_pretrained
+
+        if out.exists():
+            raise DeepstegError(f"{out}: already exists (choose a new folder; inputs are never overwritten)")
+        if batches < 1 or batch_size < 1 or crop < 16:
+            raise DeepstegError("--batches and --batch-size must be at least 1, --crop at least 16")
+        net, _ = _load_model(model, weights, "cpu")
+        ds = StegoPairDataset(data, size=crop, seed=seed, length=10**9, num_secrets=net.num_secrets,
+                              bits_channels=getattr(net, "message_channels", 0))
+        n = recalibrate_bn(net, ds, batches=batches, batch_size=batch_size)
+        if n == 0:
+            raise DeepstegError(f"{net.model_name} has no BatchNorm layers to recalibrate")
+        save_pretrained(net.to(memory_format=torch.contiguous_format), out, dtype=torch.float32,
+                        metadata={"bn_recalibrated": f"{batches}x{batch_size} crops {crop} seed {seed}"})
+        print(f"recalibrated {n} BatchNorm layers over {batches}×{batch_size} crops of {crop}²; wrote {out}")
+
+
 def _init_path(model: str, init: Optional[Path]) -> Optional[str]:
     if init is None:
         return None
