@@ -10,6 +10,10 @@
 2. It is then tested on photos it never saw: the same covers with stegos from the basic model and from each GAN
    model (five 256×256 crops per test photo, each cover with the crop of photo i + ⌊n/2⌋ as the secret; stegos
    rounded to 8 bits as a PNG holds them). The paper reports the detection accuracy; lower is more secure.
+3. ``--control LABEL=FOLDER`` adds basic-model weights trained on for as many steps *without* the critic
+   (``deepsteg train isgan-basic --init …`` with the GAN run's other flags), so that the GAN's effect can be told
+   from the effect of the extra training. Rows carry a paired-bootstrap interval of their change from the basic
+   model.
 """
 
 from __future__ import annotations
@@ -70,6 +74,8 @@ def main() -> None:
     ap.add_argument("--test", type=Path, required=True)
     ap.add_argument("--basic", default="pretrained", help="isgan-basic weights folder, or 'pretrained'")
     ap.add_argument("--gan", action="append", default=[], help="LABEL=FOLDER of isgan weights ('pretrained' ok)")
+    ap.add_argument("--control", action="append", default=[],
+                    help="LABEL=FOLDER of isgan-basic weights trained on without the critic (the GAN stage's control)")
     ap.add_argument("--arch", default="isgan-steganalyser")
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--crop", type=int, default=64)
@@ -106,7 +112,9 @@ def main() -> None:
     rows, stego_scores = [], []
     rng = np.random.default_rng(args.seed)
     boot = rng.integers(0, len(pc), size=(args.bootstrap, len(pc)))  # the same resampled pairs for every model
-    for label, name, w in [("basic model", "isgan-basic", basic), *[(lab, "isgan", w) for lab, w in gans]]:
+    controls = [(label, Path(spec)) for label, spec in (g.split("=", 1) for g in args.control)]
+    for label, name, w in [("basic model", "isgan-basic", basic), *[(lab, "isgan-basic", w) for lab, w in controls],
+                           *[(lab, "isgan", w) for lab, w in gans]]:
         ps = det.score(_stegos(name, w, covers, secrets)).numpy()
         row = {"stegos": label, "weights": str(w), "accuracy": _acc(pc, ps), "auc": float(roc_auc(pc, ps)[2]),
                "stego_detected": float(np.mean(ps >= 0.5)), "stego_scores": [round(float(v), 6) for v in ps]}
