@@ -137,8 +137,8 @@ def main() -> None:
     if len(rows) > 1:
         md += ["", f"In brackets: 95 % interval of the difference from the basic model, paired bootstrap over the "
                f"{len(pc)} test pairs ({args.bootstrap:,} resamples)."]
-    md += ["", "The paper's Table 6 (same protocol, 5,000 training pairs): basic 0.8305 / 0.7953 / 0.7814 → ISGAN after "
-           "150 epochs 0.7825 / 0.7438 / 0.7360 on LFW / Pascal-VOC12 / ImageNet."]
+    md += ["", "The paper's Table 6 (same protocol, 5,000 training pairs): basic 0.8305 / 0.7953 / 0.7814 → "
+           "ISGAN after 150 epochs 0.7825 / 0.7438 / 0.7360 on LFW / Pascal-VOC12 / ImageNet."]
     md += ["", f"Covers flagged as stego (false positives): {float(np.mean(pc >= 0.5)):.3f}.", "",
            "Last training log rows (step, …, loss, acc):", "", "```", *log[-3:], "```", ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -175,10 +175,9 @@ def main() -> None:
 
     cfg = stats["cfg"]
     init = f"{Path(cfg['init']).parent.name}/{Path(cfg['init']).name}" if cfg.get("init") else ""  # RUN/last
-    init_flag = f"runs/{init}"
+    init_flag, init_md = f"runs/{init}", f"`{init}`"  # init_md: how the card and the README table name it
     if init.startswith("pretrained/"):  # started from weights shipped in the package
-        init_flag = f"src/deepsteg/zoo/{init}"
-        init = f"the shipped {init.split('/')[1]} weights"
+        init_flag, init_md = f"src/deepsteg/zoo/{init}", f"the shipped {init.split('/')[1]} weights"
     params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("critic."))
     lines = [
         f"# {name}", "",
@@ -190,8 +189,7 @@ def main() -> None:
         f"{stats['steps'] * cfg['batch_size'] * stats['world']:,} cover/secret pairs; Adam lr "
         f"{cfg['lr'] or model.config.lr:g}, {cfg['schedule']} decay to ×{cfg['min_lr_ratio']}; seed {cfg['seed']}.",
         *([f"* Schedule note: {stats['schedule_change']}"] if stats["schedule_change"] else []),
-        *([f"* Started from: {init if init.startswith('the shipped') else f'`{init}`'} (weights of an earlier run; "
-           "the steps above are this run's only)."]
+        *([f"* Started from: {init_md} (weights of an earlier run; the steps above are this run's only)."]
           if init else []),
         f"* Time and hardware: {stats['seconds'] / 60:.0f} min of training steps on {args.hardware} "
         f"(~{stats['img_per_s']:.0f} img/s).",
@@ -249,7 +247,7 @@ def main() -> None:
     keep.update({"steps": stats["steps"], "train_minutes": round(stats["seconds"] / 60, 1), "weights_dtype":
                  "float16" if holds else "float32", "spot_checks": spots, "fp32_cover_psnr": fp32["cover_psnr"],
                  "fp32_secret_psnr": fp32["secret_psnr"],
-                 **({"init": init} if init else {})})
+                 **({"init": init_md} if init else {})})
     (out / "metrics.json").write_text(json.dumps(keep, indent=2) + "\n")
     print(card)
 

@@ -46,7 +46,7 @@ def main() -> None:
         default = " (default)" if name == deepsteg.DEFAULT_MODEL else ""
         trained = "no training" if e.weightless else f"{m['steps']:,} steps, {m['train_minutes']:.0f} CPU-min"
         if m.get("init"):
-            trained += f" after {m['init']}" if m['init'].startswith('the shipped') else f" after `{m['init']}`"
+            trained += f" after {m['init']}"  # Markdown, as the model card names it
         rows.append(
             f"| `{name}`{default} | {m['weights_dtype']} | {m['cover_psnr']:.2f} dB / {m['cover_ssim']:.4f} | "
             f"{m['secret_psnr']:.2f} dB / {m['secret_ssim']:.4f} | {m['float_cover_psnr']:.2f} / "

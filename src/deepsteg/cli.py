@@ -554,7 +554,7 @@ def recalibrate_bn_cmd(
         n = recalibrate_bn(net, ds, batches=batches, batch_size=batch_size)
         if n == 0:
             raise DeepstegError(f"{net.model_name} has no BatchNorm layers to recalibrate")
-        save_pretrained(net.to(memory_format=torch.contiguous_format), out, dtype=torch.float32,
+        save_pretrained(net, out, dtype=torch.float32,
                         metadata={"bn_recalibrated": f"{batches}x{batch_size} crops {crop} seed {seed}"})
         print(f"recalibrated {n} BatchNorm layers over {batches}×{batch_size} crops of {crop}²; wrote {out}")
 
