@@ -149,6 +149,9 @@ def main() -> None:
                     help="Markdown for the card's Data line (the run's training folder)")
     ap.add_argument("--data-path", default="shared/corpus/train", help="--data of the card's reproduce command")
     ap.add_argument("--data-prep", default="", help="command that made --data-path, if it is derived")
+    ap.add_argument("--init-desc", default="",
+                    help="Markdown naming the run's --init weights when they are a version no longer shipped "
+                         "(e.g. 'the previous shipped version, commit abc1234')")
     args = ap.parse_args()
     torch.set_num_threads(2)
     name, run = args.name, args.run
@@ -176,8 +179,14 @@ def main() -> None:
     cfg = stats["cfg"]
     init = f"{Path(cfg['init']).parent.name}/{Path(cfg['init']).name}" if cfg.get("init") else ""  # RUN/last
     init_flag, init_md = f"runs/{init}", f"`{init}`"  # init_md: how the card and the README table name it
+    runs_dir = (ROOT / "runs").resolve()
+    if init and Path(cfg["init"]).resolve().is_relative_to(runs_dir):  # any folder under runs/, as it is
+        init_flag = "runs/" + Path(cfg["init"]).resolve().relative_to(runs_dir).as_posix()
+        init_md = f"`{init_flag}`"
     if init.startswith("pretrained/"):  # started from weights shipped in the package
         init_flag, init_md = f"src/deepsteg/zoo/{init}", f"the shipped {init.split('/')[1]} weights"
+    if args.init_desc:
+        init_md = args.init_desc
     params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("critic."))
     lines = [
         f"# {name}", "",
@@ -191,6 +200,9 @@ def main() -> None:
         *([f"* Schedule note: {stats['schedule_change']}"] if stats["schedule_change"] else []),
         *([f"* Started from: {init_md} (weights of an earlier run; the steps above are this run's only)."]
           if init else []),
+        *(["* BatchNorm frozen (`--freeze-bn`): every BN layer's statistics were recomputed exactly over 200 "
+           "training batches of the starting weights and then held fixed, so training normalised as evaluation "
+           "does; BN's affine weights still learnt."] if cfg.get("freeze_bn") else []),
         f"* Time and hardware: {stats['seconds'] / 60:.0f} min of training steps on {args.hardware} "
         f"(~{stats['img_per_s']:.0f} img/s).",
         *([f"* Prepare the data: `{args.data_prep}`."] if args.data_prep else []),
@@ -198,7 +210,7 @@ def main() -> None:
         f"--out runs/{name} --steps {cfg['steps']} --batch-size {cfg['batch_size']} --crop {cfg['crop']} "
         f"--val-crop {cfg['val_crop']} --val-every {cfg['val_every']} --lr {cfg['lr'] or model.config.lr:g} "
         f"--schedule {cfg['schedule']} --seed {cfg['seed']} --threads 1"
-        + (f" --init {init_flag}" if init else "")
+        + (f" --init {init_flag}" if init else "") + (" --freeze-bn" if cfg.get("freeze_bn") else "")
         + "".join(f" --set {k}={json.dumps(v)}" for k, v in cfg["overrides"].items()) + "` (`--max-minutes M` "
         "and `--resume` split it into chunks).",
         f"* Config: `{json.dumps(model.config_dict())}`; {params / 1e6:.2f} M parameters (hiding + reveal).",

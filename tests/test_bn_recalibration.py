@@ -58,3 +58,44 @@ def test_cli_writes_a_new_folder_and_refuses_an_existing_one(image_folder: Path,
     res = CliRunner().invoke(app, [*args, "--out", str(src)])
     assert res.exit_code != 0 and "already exists" in res.output
     assert (src / "model.safetensors").read_bytes() == before
+
+
+def test_freeze_bn_fine_tuning_keeps_exact_statistics_and_learns(image_folder: Path, tmp_path: Path) -> None:
+    """--freeze-bn: the statistics are recomputed once from the starting weights and never move again; the
+    weights (BN's affine ones included) learn; stop-and-resume stays exact (validation toggles modes)."""
+    from deepsteg.train import TrainConfig, Trainer
+
+    torch.manual_seed(0)
+    src = save_pretrained(deepsteg.create_model("stegopnet-noppm"), tmp_path / "w")
+
+    def cfg(out: str, steps: int = 4) -> TrainConfig:
+        return TrainConfig(model="stegopnet-noppm", data=[str(image_folder)], val=[str(image_folder)],
+                           out=str(tmp_path / out), steps=steps, batch_size=2, crop=32, val_crop=32, val_every=1,
+                           ckpt_every=1000, log_every=1, seed=3, init=str(src), freeze_bn=True, schedule="constant")
+
+    t = Trainer(cfg("probe"), progress=False)
+    t.setup()
+    start = {k: v.clone() for k, v in t.model.state_dict().items()}
+    means = [v for k, v in start.items() if k.endswith("running_mean")]
+    assert means and all(bool(m.abs().sum() > 0) for m in means)  # recomputed, not the fresh zeros
+
+    Trainer(cfg("straight"), progress=False).run()
+    end = deepsteg.create_model("stegopnet-noppm", weights=tmp_path / "straight" / "last").state_dict()
+    stats = [k for k in start if "running" in k]
+    assert stats and all(torch.equal(end[k], start[k]) for k in stats)  # frozen: exactly the recomputed ones
+    bn_affine = [f"{name}.{p}" for name, m in t.model.named_modules() if isinstance(m, torch.nn.BatchNorm2d)
+                 for p in ("weight", "bias")]
+    assert bn_affine and any(not torch.equal(end[k], start[k]) for k in bn_affine)  # ... but BN still learns
+
+    Trainer(cfg("chunked"), stop_after_steps=2, progress=False).run()
+    Trainer(cfg("chunked"), resume=True, progress=False).run()
+    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "chunked" / "checkpoint.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_freeze_bn_needs_starting_weights(image_folder: Path, tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["train", "stegopnet", "--data", str(image_folder), "--out", str(tmp_path / "r"),
+                                   "--steps", "1", "--batch-size", "2", "--crop", "32", "--freeze-bn"])
+    assert res.exit_code != 0 and "--init" in res.output
+    assert not (tmp_path / "r").exists()

@@ -494,6 +494,9 @@ def train(
                                                         "or a run's last/); 'pretrained' = the shipped ones.")] = None,
     option: Annotated[Optional[list[str]], typer.Option("--set", help="Model option KEY=VALUE (JSON value), "
                                                                        "e.g. --set use_ppm=false.")] = None,
+    freeze_bn: Annotated[bool, typer.Option("--freeze-bn", help="Fine-tune with BatchNorm in eval mode (exact "
+                                                                "statistics of the --init weights; no batch "
+                                                                "statistics noise).")] = False,
 ) -> None:
     """Train MODEL (resumable; run in chunks with --max-minutes and --resume)."""
     with _user_errors():
@@ -519,7 +522,10 @@ def train(
                           steps=steps, batch_size=batch_size, crop=crop, val_crop=val_crop, lr=lr, schedule=schedule,
                           seed=seed, amp=amp, channels_last=channels_last, val_every=val_every, ckpt_every=ckpt_every,
                           log_every=log_every, max_minutes=max_minutes, device=device, num_workers=workers,
-                          overrides=overrides, init=_init_path(model, init))
+                          overrides=overrides, init=_init_path(model, init), freeze_bn=freeze_bn)
+        if freeze_bn and cfg.init is None and not resume:
+            raise DeepstegError("--freeze-bn fine-tunes trained weights: give --init (from scratch the BatchNorm "
+                                "statistics mean nothing)")
         result = Trainer(cfg, resume=resume, progress=sys.stderr.isatty()).run()
         if result:
             print(json.dumps(result))

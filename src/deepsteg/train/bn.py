@@ -43,3 +43,13 @@ def recalibrate_bn(model: nn.Module, dataset: Dataset, batches: int = 200, batch
             m.momentum = mom
         model.eval()
     return len(layers)
+
+
+def set_train_mode(model: nn.Module, freeze_bn: bool = False) -> None:
+    """``model.train()``, with every BN layer then put back in eval mode when ``freeze_bn`` (it normalises with
+    its running statistics and leaves them alone; its affine weight and bias still get gradients)."""
+    model.train()
+    if freeze_bn:
+        for m in model.modules():
+            if isinstance(m, _BN):
+                m.eval()

@@ -43,6 +43,7 @@ from deepsteg.metrics import psnr, ssim
 from deepsteg.models.base import ImageHider
 from deepsteg.models.message import MessageModel
 from deepsteg.train import distributed as dist
+from deepsteg.train.bn import recalibrate_bn, set_train_mode
 from deepsteg.zoo import create_model, get_entry, save_pretrained
 
 CHECKPOINT = "checkpoint.pt"
@@ -80,6 +81,12 @@ class TrainConfig:
     #: Start from these weights (a folder written by save_pretrained, e.g. shipped weights or a run's last/)
     #: instead of a fresh initialisation; ignored on --resume, where the checkpoint decides.
     init: str | None = None
+    #: Train with every BatchNorm layer in eval mode (its running statistics, recomputed exactly over 200
+    #: training batches before the first step; the affine weights still learn). A fine-tuning stage: in train
+    #: mode an output BN fixes each batch's mean and spread to learnt constants, whatever the batch's images
+    #: hold, which puts a noise floor under the hiding error; frozen, BN is the per-pixel affine map that
+    #: evaluation uses. Start from trained weights (``init``); from scratch the statistics mean nothing.
+    freeze_bn: bool = False
 
     # Fields that may change between chunks of one run without breaking exact resume.
     RESUMABLE_CHANGES = ("max_minutes", "num_workers", "val_every", "ckpt_every", "log_every", "device", "val",
@@ -340,6 +347,9 @@ class Trainer:
         if self.resume:
             self._load_checkpoint(ckpt_path)  # every rank loads the checkpoint rank 0 wrote
         else:
+            if cfg.freeze_bn:  # exact statistics of the starting weights; every rank computes the same ones
+                recalibrate_bn(self.model, self.train_set, batches=200, batch_size=cfg.batch_size,
+                               device=self.device)
             self._build_optimizers(self.stage)
             if self.main:
                 atomic_write_bytes(self.out / "train_config.json",
@@ -411,7 +421,8 @@ class Trainer:
             for k, v in m.items():
                 sums[k] = sums.get(k, 0.0) + float(v.sum())
             n += 1
-        self.model.train(was_training)
+        if was_training:
+            set_train_mode(self.model, self.cfg.freeze_bn)
         return {k: v / n for k, v in sums.items()}
 
     # --- logging -----------------------------------------------------------------------------------------
@@ -460,7 +471,7 @@ class Trainer:
         window: dict[str, float] = {}
         wn, wt = 0, time.monotonic()
         last_val: dict[str, float] = {}
-        self.model.train()
+        set_train_mode(self.model, cfg.freeze_bn)
         autocast = torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                                   enabled=self.amp_dtype is not None)
         # SIGTERM (kill, a job scheduler, a shell that ignores Ctrl-C in background jobs) ends a single-process
