@@ -177,16 +177,18 @@ def main() -> None:
         siblings.append((n, evaluate(n, Path(r) / (sub[0] if sub else "last"), args.val), run_stats(Path(r))))
 
     cfg = stats["cfg"]
-    init = f"{Path(cfg['init']).parent.name}/{Path(cfg['init']).name}" if cfg.get("init") else ""  # RUN/last
-    init_flag, init_md = f"runs/{init}", f"`{init}`"  # init_md: how the card and the README table name it
-    runs_dir = (ROOT / "runs").resolve()
-    if init and Path(cfg["init"]).resolve().is_relative_to(runs_dir):  # any folder under runs/, as it is
-        init_flag = "runs/" + Path(cfg["init"]).resolve().relative_to(runs_dir).as_posix()
-        init_md = f"`{init_flag}`"
-    if init.startswith("pretrained/"):  # started from weights shipped in the package
-        init_flag, init_md = f"src/deepsteg/zoo/{init}", f"the shipped {init.split('/')[1]} weights"
-    if args.init_desc:
-        init_md = args.init_desc
+    # init_flag: the reproduce command's --init; init_md: how the card and the README table name those weights
+    init = Path(cfg["init"]).resolve() if cfg.get("init") else None
+    init_flag = init_md = ""
+    if init is not None:
+        if init.parent.name == "pretrained":  # weights shipped in the package
+            init_flag, init_md = f"src/deepsteg/zoo/pretrained/{init.name}", f"the shipped {init.name} weights"
+        else:  # a run's folder: named under runs/ when it is there (e.g. runs/RUN/last)
+            runs_dir = (ROOT / "runs").resolve()
+            init_flag = ("runs/" + init.relative_to(runs_dir).as_posix() if init.is_relative_to(runs_dir)
+                         else f"runs/{init.parent.name}/{init.name}")
+            init_md = f"`{init_flag}`"
+        init_md = args.init_desc or init_md
     params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith("critic."))
     lines = [
         f"# {name}", "",

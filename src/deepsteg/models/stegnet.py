@@ -33,7 +33,7 @@ Where the paper is not specific, and where we depart from it:
 * ``train_rounding="ste"``: the decoding network is trained on the embedded image rounded to 8 bits
   (straight-through gradient), because a receiver only ever sees the saved PNG. ``"none"`` trains on float
   embedded images as the paper.
-* ``residual=True`` (the ``stegnet`` entry, whose weights ship): the embedding network's output is read as a
+* ``residual=True`` (the ``stegnet`` entry, the one to ship weights for): the embedding network's output is read as a
   change of the cover, ``E = C + F_CE(C, H)``, so it need not rebuild every cover pixel through its layers and
   its capacity goes to the hidden image. ``stegnet-paper`` (``residual=False``) is the published formulation.
 

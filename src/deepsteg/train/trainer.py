@@ -104,6 +104,9 @@ class TrainConfig:
             raise TrainingError("lr must be positive")
         if not self.data:
             raise TrainingError("give at least one --data folder")
+        if self.freeze_bn and self.init is None:
+            raise TrainingError("--freeze-bn fine-tunes trained weights: give --init (from scratch the BatchNorm "
+                                "statistics mean nothing)")
 
 
 class _Context:
