@@ -53,6 +53,18 @@ at lr 4e-4 cosine; one thread, ~40 minutes in all) reaches 27.25 dB cover / 22.5
 secret revealed at 12.8 dB, only 3.3 dB above a reveal from a clean cover (the zoo's rule asks for 6 dB). Its
 8-pixel receptive field and 32 channels leave little room for hiding an image; a GPU run of the paper's length
 (or the authors' wider 64/128-channel figure, ``width``) is the next step.
+
+Two things that did not help (CPU, batch 16, 64² crops, one thread):
+
+* Training longer with BN frozen. 2,936 more steps from that run (lr 3e-4 cosine over a planned 10,000) left the
+  training L1 of the decoded image flat at 0.099 and validation at 26.9 dB / 22.1 dB: a plateau, not a budget
+  the next hour would fix. The reveal regresses to the mean colour: the dark red sample secret's red channel
+  came back 0.41 on average for 0.61, and a 256² crop of it came back at 16.7 dB from the textured sample cover
+  and from a flat grey one alike, so the cover's texture is not what limits it.
+* BN frozen from the first step (``--freeze-bn`` with ``--init`` a fresh, seeded model). Hiding never starts: the
+  embedding's change shrinks to nothing within 500 steps (``L_CE`` ≈ 5e-5, cover 100 dB) while the decoder
+  outputs the mean image (11.6 dB), with or without 8-bit rounding in training. In train mode the last BN keeps
+  the change's spread at its learnt scale, which is what lets hiding get going; freeze it only after that.
 """
 
 from __future__ import annotations
