@@ -150,8 +150,10 @@ def main() -> None:
     ap.add_argument("--data-path", default="shared/corpus/train", help="--data of the card's reproduce command")
     ap.add_argument("--data-prep", default="", help="command that made --data-path, if it is derived")
     ap.add_argument("--init-desc", default="",
-                    help="Markdown naming the run's --init weights when they are a version no longer shipped "
-                         "(e.g. 'the previous shipped version, commit abc1234')")
+                    help="short Markdown name of the run's --init weights when they are a version no longer shipped "
+                         "(card and README table), e.g. 'version 2 (abc1234: 21,000 steps)'")
+    ap.add_argument("--init-commit", default="",
+                    help="commit whose package holds those weights: the card says how to restore them")
     args = ap.parse_args()
     torch.set_num_threads(2)
     name, run = args.name, args.run
@@ -200,8 +202,9 @@ def main() -> None:
         f"{stats['steps'] * cfg['batch_size'] * stats['world']:,} cover/secret pairs; Adam lr "
         f"{cfg['lr'] or model.config.lr:g}, {cfg['schedule']} decay to ×{cfg['min_lr_ratio']}; seed {cfg['seed']}.",
         *([f"* Schedule note: {stats['schedule_change']}"] if stats["schedule_change"] else []),
-        *([f"* Started from: {init_md} (weights of an earlier run; the steps above are this run's only)."]
-          if init else []),
+        *([f"* Started from: {init_md} (weights of an earlier run; the steps above are this run's only)."
+           + (f" `git checkout {args.init_commit} -- src/deepsteg/zoo/pretrained/{name}` restores them; the "
+              "reproduce command's `--init` means that folder." if args.init_commit else "")] if init else []),
         *(["* BatchNorm frozen (`--freeze-bn`): every BN layer's statistics were recomputed exactly over 200 "
            "training batches of the starting weights and then held fixed, so training normalised as evaluation "
            "does; BN's affine weights still learnt."] if cfg.get("freeze_bn") else []),
@@ -261,7 +264,7 @@ def main() -> None:
     keep.update({"steps": stats["steps"], "train_minutes": round(stats["seconds"] / 60, 1), "weights_dtype":
                  "float16" if holds else "float32", "spot_checks": spots, "fp32_cover_psnr": fp32["cover_psnr"],
                  "fp32_secret_psnr": fp32["secret_psnr"],
-                 **({"init": init_md} if init else {})})
+                 **({"init": init_md + (", with BN frozen" if cfg.get("freeze_bn") else "")} if init else {})})
     (out / "metrics.json").write_text(json.dumps(keep, indent=2) + "\n")
     print(card)
 
