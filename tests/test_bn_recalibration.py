@@ -99,3 +99,33 @@ def test_freeze_bn_needs_starting_weights(image_folder: Path, tmp_path: Path) ->
                                    "--steps", "1", "--batch-size", "2", "--crop", "32", "--freeze-bn"])
     assert res.exit_code != 0 and "--init" in res.output
     assert not (tmp_path / "r").exists()
+
+
+def test_keep_bn_stats_starts_a_second_frozen_stage_from_the_first_ones_statistics(image_folder: Path,
+                                                                                 tmp_path: Path) -> None:
+    """--keep-bn-stats: the --init weights' statistics are used as they are (not recomputed) and stay fixed."""
+    from deepsteg.train import TrainConfig, Trainer
+
+    torch.manual_seed(0)
+    model = deepsteg.create_model("stegopnet-noppm")
+    for m in model.modules():  # statistics no recomputation would give: any change shows
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.fill_(0.25)
+            m.running_var.fill_(2.0)
+    src = save_pretrained(model, tmp_path / "w")
+    common = dict(model="stegopnet-noppm", data=[str(image_folder)], steps=2, batch_size=2, crop=32, val_crop=32,
+                  ckpt_every=1000, log_every=1, seed=3, init=str(src), freeze_bn=True, schedule="constant")
+    Trainer(TrainConfig(out=str(tmp_path / "keep"), keep_bn_stats=True, **common), progress=False).run()
+    Trainer(TrainConfig(out=str(tmp_path / "recompute"), **common), progress=False).run()
+    kept = deepsteg.create_model("stegopnet-noppm", weights=tmp_path / "keep" / "last").state_dict()
+    redone = deepsteg.create_model("stegopnet-noppm", weights=tmp_path / "recompute" / "last").state_dict()
+    means = [k for k in kept if k.endswith("running_mean")]
+    assert means and all(bool((kept[k] == 0.25).all()) for k in means)
+    assert all(bool((kept[k.replace("mean", "var")] == 2.0).all()) for k in means)
+    assert any(not torch.equal(redone[k], kept[k]) for k in means)  # without the flag they are recomputed
+
+    res = CliRunner().invoke(app, ["train", "stegopnet-noppm", "--data", str(image_folder), "--out",
+                                   str(tmp_path / "r"), "--steps", "1", "--batch-size", "2", "--crop", "32", "--init", str(src),
+                                   "--keep-bn-stats"])
+    assert res.exit_code != 0 and "--freeze-bn" in res.output
+    assert not (tmp_path / "r").exists()

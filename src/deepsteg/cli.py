@@ -497,6 +497,9 @@ def train(
     freeze_bn: Annotated[bool, typer.Option("--freeze-bn", help="Fine-tune with BatchNorm in eval mode (exact "
                                                                 "statistics of the --init weights; no batch "
                                                                 "statistics noise).")] = False,
+    keep_bn_stats: Annotated[bool, typer.Option("--keep-bn-stats", help="With --freeze-bn: keep the --init "
+                                                "weights' BatchNorm statistics (a second frozen stage) instead of "
+                                                "recomputing them.")] = False,
 ) -> None:
     """Train MODEL (resumable; run in chunks with --max-minutes and --resume)."""
     with _user_errors():
@@ -522,7 +525,8 @@ def train(
                           steps=steps, batch_size=batch_size, crop=crop, val_crop=val_crop, lr=lr, schedule=schedule,
                           seed=seed, amp=amp, channels_last=channels_last, val_every=val_every, ckpt_every=ckpt_every,
                           log_every=log_every, max_minutes=max_minutes, device=device, num_workers=workers,
-                          overrides=overrides, init=_init_path(model, init), freeze_bn=freeze_bn)
+                          overrides=overrides, init=_init_path(model, init), freeze_bn=freeze_bn,
+                          keep_bn_stats=keep_bn_stats)
         result = Trainer(cfg, resume=resume, progress=sys.stderr.isatty()).run()
         if result:
             print(json.dumps(result))
