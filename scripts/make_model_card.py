@@ -205,7 +205,10 @@ def main() -> None:
         *([f"* Started from: {init_md} (weights of an earlier run; the steps above are this run's only)."
            + (f" `git checkout {args.init_commit} -- src/deepsteg/zoo/pretrained/{name}` restores them; the "
               "reproduce command's `--init` means that folder." if args.init_commit else "")] if init else []),
-        *(["* BatchNorm frozen (`--freeze-bn`): every BN layer's statistics were recomputed exactly over 200 "
+        *(["* BatchNorm frozen (`--freeze-bn --keep-bn-stats`): every BN layer kept the starting weights' "
+           "statistics (those of the frozen stage that made them), so training normalised as evaluation does; BN's "
+           "affine weights still learnt."] if cfg.get("freeze_bn") and cfg.get("keep_bn_stats") else
+          ["* BatchNorm frozen (`--freeze-bn`): every BN layer's statistics were recomputed exactly over 200 "
            "training batches of the starting weights and then held fixed, so training normalised as evaluation "
            "does; BN's affine weights still learnt."] if cfg.get("freeze_bn") else []),
         f"* Time and hardware: {stats['seconds'] / 60:.0f} min of training steps on {args.hardware} "
@@ -216,6 +219,7 @@ def main() -> None:
         f"--val-crop {cfg['val_crop']} --val-every {cfg['val_every']} --lr {cfg['lr'] or model.config.lr:g} "
         f"--schedule {cfg['schedule']} --seed {cfg['seed']} --threads 1"
         + (f" --init {init_flag}" if init else "") + (" --freeze-bn" if cfg.get("freeze_bn") else "")
+        + (" --keep-bn-stats" if cfg.get("keep_bn_stats") else "")
         + "".join(f" --set {k}={json.dumps(v)}" for k, v in cfg["overrides"].items()) + "` (`--max-minutes M` "
         "and `--resume` split it into chunks).",
         f"* Config: `{json.dumps(model.config_dict())}`; {params / 1e6:.2f} M parameters (hiding + reveal).",
