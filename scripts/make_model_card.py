@@ -205,12 +205,12 @@ def main() -> None:
         *([f"* Started from: {init_md} (weights of an earlier run; the steps above are this run's only)."
            + (f" `git checkout {args.init_commit} -- src/deepsteg/zoo/pretrained/{name}` restores them; the "
               "reproduce command's `--init` means that folder." if args.init_commit else "")] if init else []),
-        *(["* BatchNorm frozen (`--freeze-bn --keep-bn-stats`): every BN layer kept the starting weights' "
-           "statistics (those of the frozen stage that made them), so training normalised as evaluation does; BN's "
-           "affine weights still learnt."] if cfg.get("freeze_bn") and cfg.get("keep_bn_stats") else
-          ["* BatchNorm frozen (`--freeze-bn`): every BN layer's statistics were recomputed exactly over 200 "
-           "training batches of the starting weights and then held fixed, so training normalised as evaluation "
-           "does; BN's affine weights still learnt."] if cfg.get("freeze_bn") else []),
+        *([("* BatchNorm frozen (`--freeze-bn --keep-bn-stats`): every BN layer kept the starting weights' "
+            "statistics (those of the frozen stage that made them)" if cfg.get("keep_bn_stats") else
+            "* BatchNorm frozen (`--freeze-bn`): every BN layer's statistics were recomputed exactly over 200 "
+            "training batches of the starting weights and then held fixed")
+           + ", so training normalised as evaluation does; BN's affine weights still learnt."]
+          if cfg.get("freeze_bn") else []),
         f"* Time and hardware: {stats['seconds'] / 60:.0f} min of training steps on {args.hardware} "
         f"(~{stats['img_per_s']:.0f} img/s).",
         *([f"* Prepare the data: `{args.data_prep}`."] if args.data_prep else []),

@@ -125,7 +125,7 @@ def test_keep_bn_stats_starts_a_second_frozen_stage_from_the_first_ones_statisti
     assert any(not torch.equal(redone[k], kept[k]) for k in means)  # without the flag they are recomputed
 
     res = CliRunner().invoke(app, ["train", "stegopnet-noppm", "--data", str(image_folder), "--out",
-                                   str(tmp_path / "r"), "--steps", "1", "--batch-size", "2", "--crop", "32", "--init", str(src),
-                                   "--keep-bn-stats"])
+                                   str(tmp_path / "r"), "--steps", "1", "--batch-size", "2", "--crop", "32",
+                                   "--init", str(src), "--keep-bn-stats"])
     assert res.exit_code != 0 and "--freeze-bn" in res.output
     assert not (tmp_path / "r").exists()
