@@ -144,6 +144,8 @@ def main() -> None:
                     help="RUN:NAME[:SUBDIR] of a same-budget sibling run (weights RUN/SUBDIR, default last)")
     ap.add_argument("--weights-dir", default="last",
                     help="the run's weights folder to ship, e.g. last-bn after `deepsteg recalibrate-bn`")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="--threads of the reproduce command, for runs whose train_config.json predates the field")
     ap.add_argument("--notes", default="", help="Markdown appended to the card")
     ap.add_argument("--data-desc", default="`shared/corpus/train` (41 photographs, ≤ 2048 px; nothing else)",
                     help="Markdown for the card's Data line (the run's training folder)")
@@ -179,6 +181,7 @@ def main() -> None:
         siblings.append((n, evaluate(n, Path(r) / (sub[0] if sub else "last"), args.val), run_stats(Path(r))))
 
     cfg = stats["cfg"]
+    threads = args.threads or cfg.get("threads")
     # init_flag: the reproduce command's --init; init_md: how the card and the README table name those weights
     init = Path(cfg["init"]).resolve() if cfg.get("init") else None
     init_flag = init_md = ""
@@ -217,7 +220,8 @@ def main() -> None:
         "* Reproduce: `deepsteg train " + name + f" --data {args.data_path} --val shared/corpus/val "
         f"--out runs/{name} --steps {cfg['steps']} --batch-size {cfg['batch_size']} --crop {cfg['crop']} "
         f"--val-crop {cfg['val_crop']} --val-every {cfg['val_every']} --lr {cfg['lr'] or model.config.lr:g} "
-        f"--schedule {cfg['schedule']} --seed {cfg['seed']} --threads 1"
+        f"--schedule {cfg['schedule']} --seed {cfg['seed']}"
+        + (f" --threads {threads}" if threads else "")
         + (f" --init {init_flag}" if init else "") + (" --freeze-bn" if cfg.get("freeze_bn") else "")
         + (" --keep-bn-stats" if cfg.get("keep_bn_stats") else "")
         + "".join(f" --set {k}={json.dumps(v)}" for k, v in cfg["overrides"].items()) + "` (`--max-minutes M` "

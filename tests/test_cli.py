@@ -149,13 +149,14 @@ def test_models_sample_and_train_commands(image_folder: Path, tmp_path: Path) ->
     run = tmp_path / "run"
     common = ["--data", image_folder, "--val", image_folder, "--out", run, "--steps", "3", "--batch-size", "2",
               "--crop", "32", "--val-crop", "32", "--val-every", "3", "--set", "use_ppm=false"]
-    r = _run("train", "stegopnet", *common, "--max-minutes", "1e-6")  # budget ends the first chunk at step 1
+    r = _run("train", "stegopnet", *common, "--max-minutes", "1e-6", "--threads", "1")  # budget: stop at step 1
     assert r.exit_code == 0, r.output
     assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 1
+    assert json.loads((run / "train_config.json").read_text())["threads"] == 1  # so a model card can repeat it
     assert json.loads((run / "last" / "config.json").read_text())["config"]["use_ppm"] is False
     _one_line_error(_run("train", "stegopnet", *common), "already holds a run")
     _one_line_error(_run("train", "stegopnet", *common[:-2], "--resume"), "different settings")
-    r = _run("train", "stegopnet", *common, "--resume")
+    r = _run("train", "stegopnet", *common, "--resume", "--threads", "2")  # a resource, not a setting: may change
     assert r.exit_code == 0, r.output
     assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 3
     assert json.loads(r.stdout.strip().splitlines()[-1])["cover_psnr"] > 0

@@ -61,12 +61,13 @@ def test_tiles_are_seamless_in_eval_mode(carrier: int) -> None:
         assert torch.allclose(m.reveal(whole, tile=0)[0], m.reveal(whole, tile=16)[0], atol=1e-5)
 
 
-@pytest.mark.parametrize("rounding,residual", [("none", False), ("ste", False), ("ste", True)])
-def test_loss_is_equation_7(rounding: str, residual: bool) -> None:
+@pytest.mark.parametrize("rounding,residual,w", [("none", False, 1.0), ("ste", False, 1.0), ("ste", True, 1.0),
+                                                 ("ste", True, 3.0)])
+def test_loss_is_equation_7(rounding: str, residual: bool, w: float) -> None:
     """¼ (L_CE + L_HD + Var(L_CE) + Var(L_HD)), L1 terms, variances over C×H×W of each image (eq. 5–7); with
-    ``residual`` the embedding net's output is added to the cover."""
+    ``residual`` the embedding net's output is added to the cover; ``secret_weight`` scales only the decoding terms."""
     torch.manual_seed(1)
-    m = StegNet(StegNetConfig(train_rounding=rounding, residual=residual)).eval()
+    m = StegNet(StegNetConfig(train_rounding=rounding, residual=residual, secret_weight=w)).eval()
     cover, hidden = torch.rand(3, 3, 16, 20), torch.rand(3, 3, 16, 20)
     with torch.no_grad():
         loss, logs = m.training_losses({"cover": cover, "secrets": hidden[:, None]})
@@ -85,7 +86,7 @@ def test_loss_is_equation_7(rounding: str, residual: bool) -> None:
 
     var_ce = sum(var((e[i] - c[i]).abs()) for i in range(n)) / n
     var_hd = sum(var((d[i] - h[i]).abs()) for i in range(n)) / n
-    assert float(loss) == pytest.approx(0.25 * (l_ce + l_hd + var_ce + var_hd), rel=1e-5)  # eq. 7
+    assert float(loss) == pytest.approx(0.25 * (l_ce + var_ce + w * (l_hd + var_hd)), rel=1e-5)  # eq. 7
     assert logs["l_ce"] == pytest.approx(l_ce, rel=1e-5) and logs["var_hd"] == pytest.approx(var_hd, rel=1e-4)
 
 

@@ -526,7 +526,7 @@ def train(
                           seed=seed, amp=amp, channels_last=channels_last, val_every=val_every, ckpt_every=ckpt_every,
                           log_every=log_every, max_minutes=max_minutes, device=device, num_workers=workers,
                           overrides=overrides, init=_init_path(model, init), freeze_bn=freeze_bn,
-                          keep_bn_stats=keep_bn_stats)
+                          keep_bn_stats=keep_bn_stats, threads=threads)
         result = Trainer(cfg, resume=resume, progress=sys.stderr.isatty()).run()
         if result:
             print(json.dumps(result))

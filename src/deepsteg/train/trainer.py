@@ -91,10 +91,12 @@ class TrainConfig:
     #: frozen stage: the first one's affine weights adapted to the statistics it froze, and recomputed ones (from
     #: the changed weights) undo that — a StegNet run lost its decoded-image L1 from 0.055 to 0.21 at the restart.
     keep_bn_stats: bool = False
+    #: CPU threads the command line set (``--threads``), recorded so that a model card can repeat the command.
+    threads: int | None = None
 
     # Fields that may change between chunks of one run without breaking exact resume.
     RESUMABLE_CHANGES = ("max_minutes", "num_workers", "val_every", "ckpt_every", "log_every", "device", "val",
-                         "out")
+                         "out", "threads")
 
     def __post_init__(self) -> None:
         if self.schedule not in ("constant", "cosine", "step"):
