@@ -70,6 +70,30 @@ def test_xunet_trains_through_the_trainer_against_lsb3(image_folder: Path, tmp_p
     assert "target" not in str(list(det.state_dict())) and det.config.target == "lsb3"
 
 
+@pytest.mark.parametrize("target", ["stegnet", "sftn"])
+def test_detector_makes_the_targets_own_stego(target: str, tmp_path: Path) -> None:
+    """An image hider gets the cover and secret; a message model random bits. StegNet has a sub-network named
+    ``embed``, which once sent it down the message-model path (a crash in ``deepsteg bench``)."""
+    from deepsteg.io import quantize
+    from deepsteg.models.message import MessageModel
+    from deepsteg.zoo import save_pretrained
+
+    torch.manual_seed(0)
+    t = deepsteg.create_model(target).eval()
+    save_pretrained(t, tmp_path / target)
+    det = deepsteg.create_model("xunet", target=target, target_weights=str(tmp_path / target))
+    cover, secrets = torch.rand(2, 3, 32, 32), torch.rand(2, 1, 3, 32, 32)
+    stego = det.make_stego(quantize(cover), secrets, seed=0)
+    assert stego.shape == cover.shape and torch.equal(stego, quantize(stego))  # an 8-bit image
+    with torch.no_grad():
+        if isinstance(t, MessageModel):
+            bits = torch.randint(0, 2, (2, t.capacity_bits(32, 32)), generator=torch.Generator().manual_seed(0))
+            expected = quantize(t.embed(quantize(cover), bits.float()))
+        else:
+            expected = quantize(t.hide(quantize(cover), t.as_secret(secrets)[:, 0]))
+    assert torch.equal(stego, expected)
+
+
 def test_bench_writes_report_tables_and_figures(image_folder: Path, tmp_path: Path, make_png) -> None:
     train_dir = tmp_path / "train"
     for i in range(4):

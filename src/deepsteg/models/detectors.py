@@ -28,6 +28,7 @@ from deepsteg.errors import ModelError
 from deepsteg.io import quantize
 from deepsteg.layers.xunet import XuNet
 from deepsteg.models.base import StepContext
+from deepsteg.models.message import MessageModel
 
 
 @dataclass
@@ -138,7 +139,7 @@ class Detector(nn.Module):
     def make_stego(self, cover: Tensor, secrets: Tensor, seed: int | None = None) -> Tensor:
         """The target's 8-bit stego of each cover (random message bits for message models)."""
         t = self.target().to(cover.device)
-        if hasattr(t, "embed"):
+        if isinstance(t, MessageModel):  # not hasattr(t, "embed"): StegNet's embedding network is called `embed`
             g = None if seed is None else torch.Generator().manual_seed(seed)
             n, _, h, w = cover.shape
             bits = torch.randint(0, 2, (n, t.capacity_bits(h, w)), generator=g).float().to(cover.device)
