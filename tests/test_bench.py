@@ -118,6 +118,35 @@ def test_bench_writes_report_tables_and_figures(image_folder: Path, tmp_path: Pa
     for m in res["models"]:
         for f in m["figures"].values():
             assert (out / "figures" / f).stat().st_size > 1000
+            assert Image.open(out / "figures" / f).mode == "P"  # palette PNGs by default (--palette-figures)
+    assert not [p for p in (out / "figures").iterdir() if p.suffix != ".png"]  # no temporary files left
     bad = CliRunner().invoke(app, ["bench", "--models", "lsb3", "--data", str(image_folder), "--out",
                                    str(tmp_path / "x"), "--deep", "resnet"])
     assert bad.exit_code == 1 and "unknown 'resnet'" in bad.stderr
+
+
+def test_save_figure_palette_is_smaller_and_faithful(tmp_path: Path) -> None:
+    """Figures are written atomically; the palette form is much smaller than full colour, with the same size and
+    (for a line plot and a photo-like residual panel) pixels close to the full-colour rendering."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from deepsteg.bench import save_figure
+
+    rng = np.random.default_rng(0)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    axes[0].plot(np.cumsum(rng.normal(size=200)), lw=1)
+    axes[0].plot(np.cumsum(rng.normal(size=200)), lw=1, alpha=0.8)
+    smooth = np.cumsum(np.cumsum(rng.normal(size=(64, 64)), 0), 1)
+    axes[1].imshow(smooth, cmap="gray")
+    save_figure(fig, tmp_path / "p.png", palette=True)
+    save_figure(fig, tmp_path / "f.png", palette=False)
+    plt.close(fig)
+    pal, full = Image.open(tmp_path / "p.png"), Image.open(tmp_path / "f.png")
+    assert pal.mode == "P" and full.mode == "RGB" and pal.size == full.size
+    assert (tmp_path / "p.png").stat().st_size < 0.7 * (tmp_path / "f.png").stat().st_size
+    diff = np.abs(np.asarray(pal.convert("RGB"), np.int16) - np.asarray(full, np.int16))
+    assert diff.mean() < 0.5 and np.percentile(diff, 99) <= 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png", "p.png"]

@@ -197,3 +197,67 @@ def test_usage_errors_are_one_line_too(tmp_path: Path) -> None:
     p = subprocess.run([sys.executable, "-m", "deepsteg", "hide", str(tmp_path / "x.png")], capture_output=True,
                        text=True, timeout=120)
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "Missing" in p.stderr
+
+
+def test_passphrase_variable_serves_files_and_keyed_models_not_other_image_models(
+        tmp_path: Path, make_png, weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DEEPSTEG_PASSPHRASE, exported for files, must not break image hiding with a model that takes no key (it
+    once did: the variable was read as --passphrase); an explicit --passphrase there is still refused."""
+    cover, secret = make_png("c.png", 32, 32, seed=1), make_png("s.png", 32, 32, seed=2)
+    monkeypatch.setenv("DEEPSTEG_PASSPHRASE", "correct horse")
+    r = _run("hide", cover, secret, "-o", tmp_path / "st.png", "--weights", weights)
+    assert r.exit_code == 0, r.output
+    r = _run("reveal", tmp_path / "st.png", "-o", tmp_path / "rev.png", "--weights", weights)
+    assert r.exit_code == 0 and (tmp_path / "rev.png").is_file(), r.output
+    r = _run("hide", cover, secret, "--model", "lsb3", "-o", tmp_path / "l.png")
+    assert r.exit_code == 0, r.output
+    r = _run("reveal", tmp_path / "l.png", "--model", "lsb3", "-o", tmp_path / "lrev.png")
+    assert r.exit_code == 0, r.output
+    _one_line_error(_run("hide", cover, secret, "--model", "lsb3", "-o", tmp_path / "x.png", "--passphrase", "p"),
+                    "takes no passphrase")
+    # … and it is the passphrase of hidden text: revealed with it, not found without it
+    r = _run("hide", cover, "--text", "meet at dawn", "--model", "lsb-bits", "-o", tmp_path / "t.png")
+    assert r.exit_code == 0 and "encrypted" in r.stdout, r.output
+    r = _run("reveal", tmp_path / "t.png", "--model", "lsb-bits", "-o", "-")
+    assert r.exit_code == 0 and r.stdout_bytes == b"meet at dawn", r.output
+    monkeypatch.delenv("DEEPSTEG_PASSPHRASE")
+    _one_line_error(_run("reveal", tmp_path / "t.png", "--model", "lsb-bits", "-o", "-"), "no message found")
+
+
+def test_output_names_near_the_filesystem_limit_are_written(tmp_path: Path, make_png, weights: Path) -> None:
+    """The atomic writer's temporary name is longer than the output's; a legal 250-byte name must still work."""
+    cover, secret = make_png("c.png", 32, 32, seed=1), make_png("s.png", 32, 32, seed=2)
+    out = tmp_path / ("é" * 60 + "y" * 126 + ".png")  # 250 bytes in UTF-8
+    assert len(out.name.encode()) == 250
+    r = _run("hide", cover, secret, "-o", out, "--weights", weights)
+    assert r.exit_code == 0 and out.is_file(), r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["c.png", "s.png", out.name])  # no temp files
+
+
+def test_evaluate_keeps_stegos_across_filesystems(image_folder: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """``keep_dir`` on another filesystem than TMPDIR (a tmpfs /tmp is common): the stegos are moved, not renamed
+    (os.replace failed with EXDEV there)."""
+    import os
+    import tempfile
+
+    from deepsteg.evaluate import evaluate_folder
+
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK) and shm.stat().st_dev != tmp_path.stat().st_dev):
+        pytest.skip("no second writable filesystem here")
+    monkeypatch.setattr(tempfile, "tempdir", str(shm))
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    res = evaluate_folder(deepsteg.create_model("lsb3"), image_folder, size=32, keep_dir=keep)
+    assert len(res.rows) == 6 and sorted(p.name for p in keep.iterdir()) == [f"{i}.png" for i in range(6)]
+
+
+def test_evaluate_refuses_too_few_images_for_a_multi_secret_model(tmp_path: Path, make_png) -> None:
+    """isn-4 on 3 images would have to hide the cover in itself: a clear error instead of a silent, wrong figure."""
+    from deepsteg.evaluate import evaluate_folder
+
+    for i in range(3):
+        make_png(f"{i}.png", 32, 32, seed=i, folder=tmp_path / "few")
+    with pytest.raises(deepsteg.ImageReadError, match="at least 5 images"):
+        evaluate_folder(deepsteg.create_model("isn-4", blocks=2, growth=8), tmp_path / "few", size=32)

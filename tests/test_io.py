@@ -207,6 +207,21 @@ def test_decompression_bomb_refused_before_decoding(tmp_path: Path) -> None:
         read_image(tmp_path / "ok.png", max_pixels=1000)
 
 
+def test_max_pixels_variable_is_read_per_call_and_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DEEPSTEG_MAX_PIXELS raises or lowers the ceiling; a malformed value is one clear error, not an import-time
+    traceback in every command."""
+    Image.fromarray(natural_like(40, 40)).save(tmp_path / "ok.png")
+    monkeypatch.setenv("DEEPSTEG_MAX_PIXELS", "1_000")
+    with pytest.raises(ImageReadError, match="limit"):
+        read_image(tmp_path / "ok.png")
+    monkeypatch.setenv("DEEPSTEG_MAX_PIXELS", "2000")
+    assert read_image(tmp_path / "ok.png").shape == (3, 40, 40)
+    for bad in ("lots", "-5", "0"):
+        monkeypatch.setenv("DEEPSTEG_MAX_PIXELS", bad)
+        with pytest.raises(ImageReadError, match="DEEPSTEG_MAX_PIXELS"):
+            read_image(tmp_path / "ok.png")
+
+
 def test_fit_to_resizes_with_notice_or_refuses() -> None:
     x = torch.rand(3, 20, 30)
     with pytest.warns(DeepstegNotice, match="resized"):

@@ -88,8 +88,8 @@ def _prepare(out: Path, *roots: Path) -> list[list[Path]]:
 class _Jobs(Dataset):
     """Item i decodes job i's inputs; errors travel back as strings so one bad file does not stop the run."""
 
-    def __init__(self, jobs: Sequence[tuple[list[Path], list[Path]]], fit: str) -> None:
-        self.jobs, self.fit = jobs, fit
+    def __init__(self, jobs: Sequence[tuple[list[Path], list[Path]]], fit: str, min_size: int = 1) -> None:
+        self.jobs, self.fit, self.min_size = jobs, fit, min_size
 
     def __len__(self) -> int:
         return len(self.jobs)
@@ -98,6 +98,10 @@ class _Jobs(Dataset):
         inputs, _ = self.jobs[i]
         try:
             imgs = [read_image(p) for p in inputs]
+            for p, x in zip(inputs, imgs):  # as `deepsteg hide`: tiny secrets are refused, not upscaled
+                if min(x.shape[-2:]) < self.min_size:
+                    raise DeepstegError(f"{p}: {x.shape[-1]}×{x.shape[-2]} pixels; the model needs at least "
+                                        f"{self.min_size}×{self.min_size}")
             first, rest = imgs[0], imgs[1:]
             rest = [fit_to(x, tuple(first.shape[-2:]), self.fit, what=f"secret {p.name}")
                     for x, p in zip(rest, inputs[1:])]
@@ -132,7 +136,7 @@ def _batches(loader: DataLoader, batch_size: int, max_pixels: int) -> Iterator[l
 
 def _run(model: ImageHider, jobs: list[tuple[list[Path], list[Path]]], step, batch_size: int,  # noqa: ANN001
          workers: int, fit: str, summary: BatchSummary, progress: bool) -> None:
-    ds = _Jobs(jobs, fit)
+    ds = _Jobs(jobs, fit, model.min_size)
     loader = DataLoader(ds, batch_size=None, num_workers=workers, collate_fn=_identity)
     bar = None
     if progress:
@@ -147,16 +151,45 @@ def _run(model: ImageHider, jobs: list[tuple[list[Path], list[Path]]], step, bat
             else:
                 stacks = [torch.stack([g["images"][k] for g in group]) for k in range(len(group[0]["images"]))]
                 try:
-                    step(stacks, [jobs[g["i"]][1] for g in group])
-                    summary.done += len(group)
-                except DeepstegError as e:
-                    summary.failed.extend((str(jobs[g["i"]][0][0]), str(e)) for g in group)
+                    errors = step(stacks, [jobs[g["i"]][1] for g in group])
+                except DeepstegError as e:  # the model refused the whole batch
+                    errors = [str(e)] * len(group)
+                for g, err in zip(group, errors):  # each file counts for itself: one failed write fails one
+                    if err:
+                        summary.failed.append((str(jobs[g["i"]][0][0]), err))
+                    else:
+                        summary.done += 1
             if bar is not None:
                 bar.update(len(group))
     finally:
         if bar is not None:
             bar.close()
         summary.seconds += time.perf_counter() - t0
+
+
+def _write(img: Tensor, out: Path) -> str:
+    """Write one output; the error as one line instead of an exception, so the batch's other files go on."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_png(img, out)
+    except DeepstegError as e:
+        return str(e)
+    except OSError as e:  # e.g. a file where a sub-folder of the output should be
+        return f"{out}: cannot write ({e.strerror or e})"
+    return ""
+
+
+def _check_model(model: Any, key: str | None) -> None:
+    """Refuse, before any folder is made, what the folder commands cannot run: message models (their payload is
+    bytes, see ``hide --file``) and keyed models without their passphrase."""
+    if not isinstance(model, ImageHider):
+        name = getattr(model, "model_name", type(model).__name__)
+        raise DeepstegError(f"{name} hides files and text, not images; hide-batch/reveal-batch take image models")
+    if model.keyed and not key:
+        raise DeepstegError(f"{model.model_name} is keyed: give the passphrase (--passphrase or "
+                            "DEEPSTEG_PASSPHRASE)")
+    if key and not model.keyed:
+        raise DeepstegError(f"{model.model_name} hides images and takes no passphrase")
 
 
 def _out_name(out_dir: Path, root: Path, p: Path, suffix: str = "") -> Path:
@@ -167,9 +200,11 @@ def _out_name(out_dir: Path, root: Path, p: Path, suffix: str = "") -> Path:
 def hide_folder(model: ImageHider, covers: str | os.PathLike[str], secrets: str | os.PathLike[str],
                 out_dir: str | os.PathLike[str], batch_size: int = 8, device: str | torch.device = "cpu",
                 fit: str = "resize", workers: int = 0, overwrite: bool = False, progress: bool = False,
-                tile: int | None = None) -> BatchSummary:
+                tile: int | None = None, key: str | None = None) -> BatchSummary:
     """Hide secret images in every cover of a folder; cover ``i`` (sorted) carries secret(s)
-    ``(i·k + j) mod n_secrets`` — secrets are reused in order when there are fewer than covers."""
+    ``(i·k + j) mod n_secrets`` — secrets are reused in order when there are fewer than covers. ``key``: the
+    passphrase of a keyed model."""
+    _check_model(model, key)
     covers, secrets, out = Path(covers), Path(secrets), Path(out_dir)
     cover_files, secret_files = _prepare(out, covers, secrets)
     k = model.num_secrets
@@ -184,22 +219,24 @@ def hide_folder(model: ImageHider, covers: str | os.PathLike[str], secrets: str 
         seen[o] = c
         if o.resolve() in inputs:
             raise ImageWriteError(f"{o}: would overwrite an input; choose another output folder")
-        if o.exists() and not overwrite:
+        if o.is_file() and not overwrite:
             summary.skipped += 1
             continue
         jobs.append(([c, *[secret_files[(i * k + j) % len(secret_files)] for j in range(k)]], [o]))
     jobs.sort(key=lambda j: _size(j[0][0]))  # equal sizes next to each other → full batches
     dev = torch.device(device)
 
-    def step(stacks: list[Tensor], outs: list[list[Path]]) -> None:
+    def step(stacks: list[Tensor], outs: list[list[Path]]) -> list[str]:
         cover = stacks[0]
         with torch.inference_mode():
             secrets = [model.as_secret(s).to(dev) for s in stacks[1:]]
-            stego = model.hide(cover.to(dev), *secrets, tile=tile).cpu()
+            stego = model.hide(cover.to(dev), *secrets, tile=tile, key=key).cpu()
+        errors = []
         for b, o in enumerate(outs):
-            o[0].parent.mkdir(parents=True, exist_ok=True)
-            write_png(stego[b], o[0])
-            summary.cover_psnr.append(float(metrics.psnr(quantize(stego[b]), cover[b]).clamp(max=100)))
+            errors.append(_write(stego[b], o[0]))
+            if not errors[-1]:
+                summary.cover_psnr.append(float(metrics.psnr(quantize(stego[b]), cover[b]).clamp(max=100)))
+        return errors
 
     _run(model, jobs, step, batch_size, workers, fit, summary, progress)
     return summary
@@ -207,8 +244,11 @@ def hide_folder(model: ImageHider, covers: str | os.PathLike[str], secrets: str 
 
 def reveal_folder(model: ImageHider, stegos: str | os.PathLike[str], out_dir: str | os.PathLike[str],
                   batch_size: int = 8, device: str | torch.device = "cpu", workers: int = 0,
-                  overwrite: bool = False, progress: bool = False, tile: int | None = None) -> BatchSummary:
-    """Reveal every stego of a folder into ``out_dir`` (``name.png``, or ``name_1.png``… for several secrets)."""
+                  overwrite: bool = False, progress: bool = False, tile: int | None = None,
+                  key: str | None = None) -> BatchSummary:
+    """Reveal every stego of a folder into ``out_dir`` (``name.png``, or ``name_1.png``… for several secrets).
+    ``key``: the passphrase of a keyed model."""
+    _check_model(model, key)
     stegos, out = Path(stegos), Path(out_dir)
     (files,) = _prepare(out, stegos)
     k = model.num_secrets
@@ -223,20 +263,21 @@ def reveal_folder(model: ImageHider, stegos: str | os.PathLike[str], out_dir: st
         seen[outs[0]] = f
         if any(o.resolve() in inputs for o in outs):
             raise ImageWriteError(f"{outs[0]}: would overwrite an input; choose another output folder")
-        if all(o.exists() for o in outs) and not overwrite:
+        if all(o.is_file() for o in outs) and not overwrite:
             summary.skipped += 1
             continue
         jobs.append(([f], outs))
     jobs.sort(key=lambda j: _size(j[0][0]))
     dev = torch.device(device)
 
-    def step(stacks: list[Tensor], outs: list[list[Path]]) -> None:
+    def step(stacks: list[Tensor], outs: list[list[Path]]) -> list[str]:
         with torch.inference_mode():
-            revealed = [r.cpu() for r in model.reveal(stacks[0].to(dev), tile=tile)]
+            revealed = [r.cpu() for r in model.reveal(stacks[0].to(dev), tile=tile, key=key)]
+        errors = []
         for b, os_ in enumerate(outs):
-            for j, o in enumerate(os_):
-                o.parent.mkdir(parents=True, exist_ok=True)
-                write_png(revealed[j][b], o)
+            errs = [_write(revealed[j][b], o) for j, o in enumerate(os_)]
+            errors.append(next((e for e in errs if e), ""))
+        return errors
 
     _run(model, jobs, step, batch_size, workers, "resize", summary, progress)
     return summary

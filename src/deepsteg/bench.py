@@ -62,6 +62,27 @@ class BenchConfig:
     runs: dict[str, Path] = field(default_factory=dict)
     device: str = "cpu"
     seed: int = 0
+    palette_figures: bool = True  # 256-colour PNGs: about a third of matplotlib's RGBA, for reports kept in git
+
+
+def save_figure(fig: Any, path: Path, palette: bool = True, dpi: int = 90) -> None:
+    """Write a matplotlib figure as a PNG atomically (a crashed or interrupted bench leaves no half-written
+    figure). ``palette=True`` stores it with a 256-colour palette (median cut, no dithering) and without alpha:
+    about a third of matplotlib's RGBA file, so that a report committed to git stays lean. Line plots lose
+    nothing visible; the residual panels, already resampled to the figure's resolution, keep their grey levels
+    to within the palette's spacing."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        img = im.convert("RGB")
+    if palette:
+        img = img.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    atomic_write_bytes(path, lambda fh: img.save(fh, format="PNG", optimize=True))
 
 
 def _plt():  # noqa: ANN202
@@ -111,7 +132,8 @@ def _quadrants(img: np.ndarray) -> list[np.ndarray]:
     return [img[:h, :w], img[:h, w:], img[h:, :w], img[h:, w:]]
 
 
-def _residual_figure(path: Path, title: str, pairs: list[tuple[str, np.ndarray, np.ndarray]]) -> None:
+def _residual_figure(path: Path, title: str, pairs: list[tuple[str, np.ndarray, np.ndarray]],
+                     palette: bool = True) -> None:
     """Rows of (label, a, b): a, b, |a − b| ×5, ×10, ×50 (StegNet eq. 4's magnified residuals)."""
     plt = _plt()
     fig, axes = plt.subplots(len(pairs), 5, figsize=(13, 2.8 * len(pairs)), squeeze=False)
@@ -126,11 +148,12 @@ def _residual_figure(path: Path, title: str, pairs: list[tuple[str, np.ndarray, 
             ax.axis("off")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    save_figure(fig, path, palette)
     plt.close(fig)
 
 
-def _histogram_figure(path: Path, title: str, covers: list[np.ndarray], stegos: list[np.ndarray]) -> None:
+def _histogram_figure(path: Path, title: str, covers: list[np.ndarray], stegos: list[np.ndarray],
+                      palette: bool = True) -> None:
     plt = _plt()
     fig, axes = plt.subplots(1, 3, figsize=(13, 3))
     for c, name in enumerate("RGB"):
@@ -143,11 +166,11 @@ def _histogram_figure(path: Path, title: str, covers: list[np.ndarray], stegos: 
     axes[0].legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    save_figure(fig, path, palette)
     plt.close(fig)
 
 
-def _roc_figure(path: Path, title: str, rocs: dict[str, dict[str, Any]]) -> None:
+def _roc_figure(path: Path, title: str, rocs: dict[str, dict[str, Any]], palette: bool = True) -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     for name, r in rocs.items():
@@ -159,11 +182,11 @@ def _roc_figure(path: Path, title: str, rocs: dict[str, dict[str, Any]]) -> None
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    save_figure(fig, path, palette)
     plt.close(fig)
 
 
-def _curves_figure(path: Path, title: str, logs: dict[str, Path]) -> None:
+def _curves_figure(path: Path, title: str, logs: dict[str, Path], palette: bool = True) -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for name, f in logs.items():
@@ -178,7 +201,7 @@ def _curves_figure(path: Path, title: str, logs: dict[str, Path]) -> None:
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    save_figure(fig, path, palette)
     plt.close(fig)
 
 
@@ -259,17 +282,19 @@ def bench_model(name: str, cfg: BenchConfig, work: Path, figs: Path, progress: b
             rev = model.reveal(read_image(stego_dir / "0.png")[None].to(device), key=key)[0]
         pairs_fig.append(("secret 1", as_rgb_uint8(quantize(secret)), as_rgb_uint8(quantize(rev))))
     f["residuals"] = f"{name}-residuals.png"
-    _residual_figure(figs / f["residuals"], f"{name}: residuals on {files[0].name}", pairs_fig)
+    _residual_figure(figs / f["residuals"], f"{name}: residuals on {files[0].name}", pairs_fig,
+                     cfg.palette_figures)
     f["histograms"] = f"{name}-histograms.png"
-    _histogram_figure(figs / f["histograms"], f"{name}: pixel histograms, all covers vs all stegos", covers, stegos)
+    _histogram_figure(figs / f["histograms"], f"{name}: pixel histograms, all covers vs all stegos", covers, stegos,
+                      cfg.palette_figures)
     f["roc"] = f"{name}-roc.png"
-    _roc_figure(figs / f["roc"], f"{name}: ROC of every detector", {**rocs, **trained})
+    _roc_figure(figs / f["roc"], f"{name}: ROC of every detector", {**rocs, **trained}, cfg.palette_figures)
     run_log = cfg.runs.get(name)
     if run_log is not None and (run_log / "train.csv").is_file():
         logs[f"{name} training"] = run_log / "train.csv"
     if logs:
         f["curves"] = f"{name}-training.png"
-        _curves_figure(figs / f["curves"], f"{name}: training curves", logs)
+        _curves_figure(figs / f["curves"], f"{name}: training curves", logs, cfg.palette_figures)
     res["figures"] = f
     res["rocs"] = {k: {"fpr": v["fpr"], "tpr": v["tpr"]} for k, v in {**rocs, **trained}.items()}
     return res
@@ -321,7 +346,8 @@ def write_report(results: list[dict[str, Any]], cfg: BenchConfig, command: str) 
         q = r["quality"]
         msg = "bit_accuracy" in q
         md.append(
-            f"| `{r['model']}` | {_fmt(q['cover_psnr'])} / {_fmt(q['cover_ssim'], 4)} / {_fmt(q['cover_ms_ssim'], 4)} | "
+            f"| `{r['model']}` | {_fmt(q['cover_psnr'])} / {_fmt(q['cover_ssim'], 4)} / "
+            f"{_fmt(q['cover_ms_ssim'], 4)} | "
             + ("— | " if msg else f"{_fmt(q['secret_psnr'])} / {_fmt(q['secret_ssim'], 4)} / "
                f"{_fmt(q['secret_ms_ssim'], 4)} | ")
             + f"{_fmt(q['float_cover_psnr'])} / {'—' if msg else _fmt(q['float_secret_psnr'])} | "

@@ -132,10 +132,20 @@ def _default_model() -> str:
     return DEFAULT_MODEL
 
 
+PASSPHRASE_ENV = "DEEPSTEG_PASSPHRASE"
 PassOpt = Annotated[Optional[str], typer.Option(
-    "--passphrase", envvar="DEEPSTEG_PASSPHRASE",
+    "--passphrase",
     help="Encrypt/decrypt the hidden file with this passphrase (AES-256-GCM, scrypt key; the bits are also "
-         "scattered by it). Safer from the environment variable DEEPSTEG_PASSPHRASE than on the command line.")]
+         "scattered by it), or the key of a keyed image model. Safer from the environment variable "
+         "DEEPSTEG_PASSPHRASE than on the command line.")]
+
+
+def _env_passphrase() -> Optional[str]:
+    """``DEEPSTEG_PASSPHRASE``: the passphrase of files, text and keyed models when --passphrase is not given.
+
+    Read here rather than as the option's ``envvar``: a user who exports it for files must still be able to hide
+    and reveal images with models that take no key, which an explicit --passphrase rightly refuses."""
+    return os.environ.get(PASSPHRASE_ENV) or None
 
 
 def _message_model(name: str, weights: Optional[Path], device: str):  # noqa: ANN202
@@ -216,7 +226,7 @@ def hide(
             check_output_path(output, [cover] + ([file] if file is not None else []), force)
             data = file.read_bytes() if file is not None else text.encode()  # type: ignore[union-attr]
             what = f"file {file.name}" if file is not None else "text"
-            _hide_bytes(cover, data, what, output, passphrase, model, weights, device, force)
+            _hide_bytes(cover, data, what, output, passphrase or _env_passphrase(), model, weights, device, force)
             return
         if fit not in ("resize", "error"):
             raise DeepstegError(f"--fit must be resize or error, not {fit!r}")
@@ -231,9 +241,10 @@ def hide(
             raise DeepstegError(f"{net.model_name} takes no passphrase: --passphrase protects files and text "
                                 "(--file/--text) and keyed image models (e.g. isn-keyed)")
         for p, x, what in [(cover, c, "cover"), *[(q, r, "secret") for q, r in zip(secrets, raw)]]:
-            if min(x.shape[-2:]) < net.min_size:
+            if min(x.shape[-2:]) < net.min_size:  # a secret too: a 1×1 "image" is a mistake, not one to upscale
                 raise DeepstegError(f"{p}: {what} is {x.shape[-1]}×{x.shape[-2]} pixels; {net.model_name} needs "
                                     f"at least {net.min_size}×{net.min_size}")
+        key = (passphrase or _env_passphrase()) if net.keyed else None
         ss = []
         for p, s in zip(secrets, raw):
             if net.secret_channels == 1 and s.shape[0] == 3:
@@ -244,7 +255,7 @@ def hide(
             ss.append(fit_to(s, tuple(c.shape[-2:]), fit, what=f"secret {p.name}"))
         t0 = time.perf_counter()
         with torch.inference_mode():
-            stego = net.hide(c[None].to(dev), *[s[None].to(dev) for s in ss], tile=tile, key=passphrase).cpu()
+            stego = net.hide(c[None].to(dev), *[s[None].to(dev) for s in ss], tile=tile, key=key).cpu()
         dt = time.perf_counter() - t0
         write_png(stego[0], output, inputs=inputs, force=force)
         q = quantize(stego)
@@ -283,6 +294,7 @@ def reveal(
         net, dev = _load_model(model, weights, device)
         if passphrase and not net.keyed:
             raise DeepstegError(f"{net.model_name} hides images and takes no passphrase")
+        key = (passphrase or _env_passphrase()) if net.keyed else None
         k = net.num_secrets
         if k > 1 and "{i}" not in output:
             raise DeepstegError(f"{net.model_name} reveals {k} images; put {{i}} in -o (e.g. out_{{i}}.png)")
@@ -290,7 +302,7 @@ def reveal(
         for o in outs:
             check_output_path(o, [stego], force)
         with torch.inference_mode():
-            revealed = [r.cpu() for r in net.reveal(s[None].to(dev), tile=tile, key=passphrase)]
+            revealed = [r.cpu() for r in net.reveal(s[None].to(dev), tile=tile, key=key)]
         for o, r in zip(outs, revealed):
             write_png(r[0], o, inputs=[stego], force=force)
             print(f"{o}: revealed {r.shape[-1]}×{r.shape[-2]} image ({net.model_name}, {_peak_mb()})")
@@ -308,11 +320,13 @@ def _reveal_bytes(stego: Path, s: Any, output: str, passphrase: Optional[str], m
     if not to_stdout:
         check_output_path(output, [stego], force, suffixes=())
     net, dev = _message_model(model, weights, device)
+    given = passphrase  # an explicit --passphrase says "a file is hidden here"; the environment variable does not
+    passphrase = passphrase or _env_passphrase()
     try:
         with torch.inference_mode():
             data = reveal_bytes(net, s.to(dev), passphrase or None)
     except NoMessageFound:
-        if explicit or passphrase:
+        if explicit or given:
             raise
         if to_stdout or not output.lower().endswith(".png"):
             raise DeepstegError(f"{stego}: no hidden file found with {net.model_name} (if it was hidden with a "
@@ -355,12 +369,18 @@ def _check_batch_args(batch_size: int, workers: int) -> None:
 
 
 def _finish_batch(res, verb: str) -> None:  # noqa: ANN001 - deepsteg.batch.BatchSummary
-    """Report skipped files and the summary; exit 1 if any file failed."""
+    """Report failed files and the summary; exit 1 if any file failed."""
     for f, why in res.failed:
-        print(f"deepsteg: skipped {f}: {why}", file=sys.stderr)
+        print(f"deepsteg: failed {f}: {why}", file=sys.stderr)
     print(res.line(verb))
     if res.failed:
         raise typer.Exit(EXIT_USER_ERROR)
+
+
+def _batch_key(net: Any, passphrase: Optional[str]) -> Optional[str]:
+    """A keyed model's passphrase (--passphrase, else DEEPSTEG_PASSPHRASE); an explicit one is passed on for
+    any other model so that the folder commands refuse it as ``hide`` does."""
+    return (passphrase or _env_passphrase()) if getattr(net, "keyed", False) else passphrase
 
 
 @app.command("hide-batch")
@@ -377,6 +397,7 @@ def hide_batch(
     weights: WeightsOpt = None,
     device: DeviceOpt = "auto",
     tile: TileOpt = None,
+    passphrase: PassOpt = None,
 ) -> None:
     """Hide secrets in a whole folder of covers (resumable: finished outputs are skipped)."""
     with _user_errors():
@@ -387,7 +408,7 @@ def hide_batch(
             raise DeepstegError(f"--fit must be resize or error, not {fit!r}")
         net, dev = _load_model(model, weights, device)
         res = hide_folder(net, covers, secrets, output, batch_size, dev, fit, workers, overwrite,
-                          sys.stderr.isatty(), tile)
+                          sys.stderr.isatty(), tile, key=_batch_key(net, passphrase))
         _finish_batch(res, f"hide-batch {output}")
 
 
@@ -402,6 +423,7 @@ def reveal_batch(
     weights: WeightsOpt = None,
     device: DeviceOpt = "auto",
     tile: TileOpt = None,
+    passphrase: PassOpt = None,
 ) -> None:
     """Reveal every stego in a folder (resumable: finished outputs are skipped)."""
     with _user_errors():
@@ -409,7 +431,8 @@ def reveal_batch(
 
         _check_batch_args(batch_size, workers)
         net, dev = _load_model(model, weights, device)
-        res = reveal_folder(net, stegos, output, batch_size, dev, workers, overwrite, sys.stderr.isatty(), tile)
+        res = reveal_folder(net, stegos, output, batch_size, dev, workers, overwrite, sys.stderr.isatty(), tile,
+                            key=_batch_key(net, passphrase))
         _finish_batch(res, f"reveal-batch {output}")
 
 
@@ -721,6 +744,10 @@ def bench(
     runs: Annotated[Optional[list[str]], typer.Option("--run", help="MODEL=RUN_DIR: add that training run's "
                                                                     "loss curve to the figures.")] = None,
     device: DeviceOpt = "auto",
+    palette_figures: Annotated[bool, typer.Option(
+        "--palette-figures/--full-colour-figures",
+        help="Store the figures as 256-colour PNGs (about a third of the size, for reports kept in git) or in "
+             "full colour.")] = True,
 ) -> None:
     """Quality, capacity, steganalysis (classical, feature-based, deep) and speed of MODELS on DATA, as a
     Markdown report with CSV/JSON and figures."""
@@ -754,7 +781,8 @@ def bench(
         cfg = BenchConfig(models=names, data=data, out=out, size=size,
                           detectors=parse(detectors, DEFAULT_DETECTORS, "detectors"),
                           features=parse(features, FEATURES, "features"), deep=deep_names, train_data=train_data,
-                          deep_steps=deep_steps, limit=limit, runs=run_map, device=str(_device(device)))
+                          deep_steps=deep_steps, limit=limit, runs=run_map, device=str(_device(device)),
+                          palette_figures=palette_figures)
         out.mkdir(parents=True, exist_ok=True)
         command = "deepsteg " + " ".join(sys.argv[1:]) if sys.argv and "bench" in sys.argv else "deepsteg bench"
         run_bench(cfg, command, progress=sys.stderr.isatty())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Sequence
@@ -79,6 +80,9 @@ def evaluate_folder(
     if isinstance(model, MessageModel):
         return _evaluate_messages(model, files, size, limit, progress, device, keep_dir)
     k = model.num_secrets
+    if n < k + 1:  # with fewer, pair_indices would give a cover itself (or one image twice) as a secret
+        raise ImageReadError(f"{model.model_name} hides {k} images: evaluate needs at least {k + 1} images (a cover "
+                             f"and {k} different secrets) in {', '.join(map(str, folders))}; found {n}")
     model.eval()
     result = EvalResult(model.model_name, size)
     count = n if limit is None else min(n, limit)
@@ -141,7 +145,7 @@ def _keep(path: Path, keep_dir: str | os.PathLike[str] | None, i: int) -> None:
     if keep_dir is None:
         os.unlink(path)
     else:
-        os.replace(path, Path(keep_dir) / f"{i}.png")
+        shutil.move(path, Path(keep_dir) / f"{i}.png")  # a rename, or a copy when TMPDIR is another filesystem
 
 
 def _evaluate_messages(model: MessageModel, files: list[Path], size: int, limit: int | None, progress: bool,

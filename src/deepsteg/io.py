@@ -23,8 +23,22 @@ from deepsteg.errors import ImageReadError, ImageWriteError
 
 #: Formats deepsteg decodes; anything else is refused before a decoder runs.
 READ_FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "TIFF", "GIF", "PPM")
-#: Default ceiling on decoded pixels, to refuse decompression bombs before allocating them (≈ 16k × 16k).
-MAX_PIXELS = int(os.environ.get("DEEPSTEG_MAX_PIXELS", 268_435_456))
+#: Default ceiling on decoded pixels, to refuse decompression bombs before allocating them (≈ 16k × 16k);
+#: ``DEEPSTEG_MAX_PIXELS`` overrides it (read when an image is read, so a bad value is one clear error).
+MAX_PIXELS = 268_435_456
+
+
+def _max_pixels() -> int:
+    v = os.environ.get("DEEPSTEG_MAX_PIXELS", "").strip()
+    if not v:
+        return MAX_PIXELS
+    try:
+        n = int(v.replace("_", ""))
+    except ValueError:
+        n = 0
+    if n <= 0:
+        raise ImageReadError(f"DEEPSTEG_MAX_PIXELS={v!r}: give a positive whole number of pixels")
+    return n
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
@@ -103,7 +117,7 @@ def read_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> T
     Raises :class:`ImageReadError` (one clear sentence) for a missing, truncated, unknown or oversized file.
     """
     p = Path(path)
-    limit = MAX_PIXELS if max_pixels is None else max_pixels
+    limit = _max_pixels() if max_pixels is None else max_pixels
     if not p.exists():
         raise ImageReadError(f"{p}: no such file")
     if p.is_dir():
@@ -184,7 +198,10 @@ def atomic_write_bytes(path: str | os.PathLike[str], write) -> None:  # noqa: AN
     Readers never see a half-written file, and an error leaves nothing behind.
     """
     out = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent if str(out.parent) else ".")
+    name = out.name
+    if len(os.fsencode(name)) > 200:  # ".NAME.XXXXXXXX.tmp" must fit NAME_MAX (255 bytes) whenever NAME does
+        name = os.fsencode(out.stem)[:180].decode("utf-8", "ignore") + out.suffix[:16]  # keeps batch's pattern
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out.parent if str(out.parent) else ".")
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs get the usual permissions
         with os.fdopen(fd, "wb") as f:
