@@ -2,7 +2,8 @@
 
     python scripts/benchmark_speed.py [--models stegopnet,stegopnet-noppm] [--threads 2] [--json out.json]
 
-Reports, per model: latency of hide → 8-bit rounding → reveal for one 256×256 image on the CPU (median and p90 of
+Reports, per model: latency of hide → 8-bit rounding → reveal (message models: embed a full load of bits →
+rounding → extract) for one 256×256 image on the CPU (median and p90 of
 repeated runs after warm-up), batched CPU throughput, and GPU throughput (fp32 and bf16) when CUDA is available.
 """
 
@@ -19,6 +20,7 @@ import torch
 
 import deepsteg
 from deepsteg.io import quantize
+from deepsteg.models.message import MessageModel
 
 
 def _cpu_name() -> str:
@@ -45,14 +47,22 @@ def _time(fn, repeats: int, warmup: int = 3) -> list[float]:  # noqa: ANN001
 def bench(name: str, device: str, batch: int, size: int, repeats: int, dtype: torch.dtype | None) -> dict:
     model = deepsteg.create_model(name, pretrained=True).to(device).to(memory_format=torch.channels_last)
     cover = torch.rand(batch, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
-    secret = torch.rand(batch, model.secret_channels, size, size, device=device).contiguous(
-        memory_format=torch.channels_last)
+    if isinstance(model, MessageModel):  # files and text: embed a full load of bits, round, extract them
+        payload = torch.randint(0, 2, (batch, model.capacity_bits(size, size)), device=device).float()
+
+        def run() -> None:
+            model.extract(quantize(model.embed(cover, payload).float()))
+    else:
+        secret = torch.rand(batch, model.secret_channels, size, size, device=device).contiguous(
+            memory_format=torch.channels_last)
+
+        def run() -> None:
+            model.reveal(quantize(model.hide(cover, secret).float()))
 
     @torch.inference_mode()
     def step() -> None:
         with torch.autocast(device.split(":")[0], dtype=dtype or torch.float32, enabled=dtype is not None):
-            stego = quantize(model.hide(cover, secret).float())
-            model.reveal(stego)
+            run()
         if device.startswith("cuda"):
             torch.cuda.synchronize()
 
