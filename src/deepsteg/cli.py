@@ -148,6 +148,12 @@ def _env_passphrase() -> Optional[str]:
     return os.environ.get(PASSPHRASE_ENV) or None
 
 
+def _model_key(net: Any, passphrase: Optional[str]) -> Optional[str]:
+    """The key an image model is run with: a keyed model's passphrase (--passphrase, else DEEPSTEG_PASSPHRASE);
+    for any other model only an explicit --passphrase, passed on so that it is refused, never the variable."""
+    return (passphrase or _env_passphrase()) if getattr(net, "keyed", False) else passphrase
+
+
 def _message_model(name: str, weights: Optional[Path], device: str):  # noqa: ANN202
     """The message model for --file/--text: the library's default unless --model/--weights name another."""
     from deepsteg.models.message import MessageModel
@@ -244,7 +250,7 @@ def hide(
             if min(x.shape[-2:]) < net.min_size:  # a secret too: a 1×1 "image" is a mistake, not one to upscale
                 raise DeepstegError(f"{p}: {what} is {x.shape[-1]}×{x.shape[-2]} pixels; {net.model_name} needs "
                                     f"at least {net.min_size}×{net.min_size}")
-        key = (passphrase or _env_passphrase()) if net.keyed else None
+        key = _model_key(net, passphrase)
         ss = []
         for p, s in zip(secrets, raw):
             if net.secret_channels == 1 and s.shape[0] == 3:
@@ -294,7 +300,7 @@ def reveal(
         net, dev = _load_model(model, weights, device)
         if passphrase and not net.keyed:
             raise DeepstegError(f"{net.model_name} hides images and takes no passphrase")
-        key = (passphrase or _env_passphrase()) if net.keyed else None
+        key = _model_key(net, passphrase)
         k = net.num_secrets
         if k > 1 and "{i}" not in output:
             raise DeepstegError(f"{net.model_name} reveals {k} images; put {{i}} in -o (e.g. out_{{i}}.png)")
@@ -377,12 +383,6 @@ def _finish_batch(res, verb: str) -> None:  # noqa: ANN001 - deepsteg.batch.Batc
         raise typer.Exit(EXIT_USER_ERROR)
 
 
-def _batch_key(net: Any, passphrase: Optional[str]) -> Optional[str]:
-    """A keyed model's passphrase (--passphrase, else DEEPSTEG_PASSPHRASE); an explicit one is passed on for
-    any other model so that the folder commands refuse it as ``hide`` does."""
-    return (passphrase or _env_passphrase()) if getattr(net, "keyed", False) else passphrase
-
-
 @app.command("hide-batch")
 def hide_batch(
     covers: Annotated[Path, typer.Argument(help="Folder of cover images (sub-folders too).")],
@@ -408,7 +408,7 @@ def hide_batch(
             raise DeepstegError(f"--fit must be resize or error, not {fit!r}")
         net, dev = _load_model(model, weights, device)
         res = hide_folder(net, covers, secrets, output, batch_size, dev, fit, workers, overwrite,
-                          sys.stderr.isatty(), tile, key=_batch_key(net, passphrase))
+                          sys.stderr.isatty(), tile, key=_model_key(net, passphrase))
         _finish_batch(res, f"hide-batch {output}")
 
 
@@ -432,7 +432,7 @@ def reveal_batch(
         _check_batch_args(batch_size, workers)
         net, dev = _load_model(model, weights, device)
         res = reveal_folder(net, stegos, output, batch_size, dev, workers, overwrite, sys.stderr.isatty(), tile,
-                            key=_batch_key(net, passphrase))
+                            key=_model_key(net, passphrase))
         _finish_batch(res, f"reveal-batch {output}")
 
 

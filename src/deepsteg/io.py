@@ -39,6 +39,8 @@ def _max_pixels() -> int:
     if n <= 0:
         raise ImageReadError(f"DEEPSTEG_MAX_PIXELS={v!r}: give a positive whole number of pixels")
     return n
+
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
