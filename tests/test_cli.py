@@ -143,6 +143,8 @@ def test_evaluate_matches_the_library(image_folder: Path, weights: Path) -> None
 def test_models_sample_and_train_commands(image_folder: Path, tmp_path: Path) -> None:
     r = _run("models")
     assert r.exit_code == 0 and "stegopnet" in r.stdout and "stegopnet-noppm" in r.stdout
+    lsb3_row = [ln for ln in r.stdout.splitlines() if ln.startswith("│ lsb3 ")][0]
+    assert lsb3_row.split("│")[2].strip() == "none needed"
     r = _run("sample", "cover")
     assert r.exit_code == 0 and Path(r.stdout.strip()).is_file()
     _one_line_error(_run("sample", "nope"), "no sample")
@@ -261,3 +263,110 @@ def test_evaluate_refuses_too_few_images_for_a_multi_secret_model(tmp_path: Path
         make_png(f"{i}.png", 32, 32, seed=i, folder=tmp_path / "few")
     with pytest.raises(deepsteg.ImageReadError, match="at least 5 images"):
         evaluate_folder(deepsteg.create_model("isn-4", blocks=2, growth=8), tmp_path / "few", size=32)
+
+
+def test_empty_passphrase_is_refused_not_taken_as_none(tmp_path: Path, make_png) -> None:
+    """`--passphrase "$P"` with P unset once hid the text unencrypted and readable by anyone, with exit 0."""
+    cover = make_png("c.png", 32, 32, seed=1)
+    r = _run("hide", cover, "--text", "top secret", "--model", "lsb-bits", "--passphrase", "", "-o", tmp_path / "s.png")
+    _one_line_error(r, "--passphrase is empty")
+    assert not (tmp_path / "s.png").exists()
+    _one_line_error(_run("reveal", cover, "--model", "lsb-bits", "--passphrase", "", "-o", "-"),
+                    "--passphrase is empty")
+
+
+def test_plain_reveal_finds_a_file_from_any_message_model_and_never_falls_back_silently(
+        tmp_path: Path, make_png, weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --model, a file hidden with lsb-bits is found too (it once fell through to the image model, which
+    wrote a noise image with exit 0); when nothing is found, the image reveal says so."""
+    cover = make_png("c.png", 40, 48, seed=1)
+    (tmp_path / "f.bin").write_bytes(b"\x00\x01payload\xff")
+    assert _run("hide", cover, "--file", tmp_path / "f.bin", "--model", "lsb-bits", "-o", tmp_path / "s.png"
+                ).exit_code == 0
+    r = _run("reveal", tmp_path / "s.png", "-o", tmp_path / "back.bin")
+    assert r.exit_code == 0 and (tmp_path / "back.bin").read_bytes() == b"\x00\x01payload\xff", r.output
+    # hidden with a passphrase, revealed to a .png name without it: an image reveal follows, with a notice
+    assert _run("hide", cover, "--file", tmp_path / "f.bin", "--model", "lsb-bits", "--passphrase", "pw", "-o",
+                tmp_path / "e.png").exit_code == 0
+    r = _run("reveal", tmp_path / "e.png", "-o", tmp_path / "img.png")
+    assert "no hidden file found with sftn or lsb-bits" in r.stderr and "needs --passphrase" in r.stderr, r.output
+    _one_line_error(_run("reveal", tmp_path / "e.png", "-o", tmp_path / "img.jpg"), "name -o OUT.png")
+
+
+def test_passphrase_variable_does_not_lock_out_a_plain_file(tmp_path: Path, make_png,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """With DEEPSTEG_PASSPHRASE exported, a file hidden without a passphrase stays readable (it was 'no message
+    found'), and `capacity` counts the encryption overhead that `hide` will add."""
+    cover = make_png("c.png", 64, 64, seed=1)
+    assert _run("hide", cover, "--text", "plain", "--model", "lsb-bits", "-o", tmp_path / "p.png").exit_code == 0
+    monkeypatch.setenv("DEEPSTEG_PASSPHRASE", "pw")
+    r = _run("reveal", tmp_path / "p.png", "--model", "lsb-bits", "-o", "-")
+    assert r.exit_code == 0 and r.stdout_bytes == b"plain", r.output
+    r = _run("capacity", cover, "--model", "lsb-bits")
+    n = int(r.stdout.split("lsb-bits: ")[1].split(" bytes")[0])
+    assert "DEEPSTEG_PASSPHRASE" in r.stdout
+    (tmp_path / "full.bin").write_bytes(np.random.default_rng(0).bytes(n))
+    (tmp_path / "over.bin").write_bytes(np.random.default_rng(0).bytes(n + 1))
+    assert _run("hide", cover, "--file", tmp_path / "full.bin", "--model", "lsb-bits", "-o", tmp_path / "f.png"
+                ).exit_code == 0
+    _one_line_error(_run("hide", cover, "--file", tmp_path / "over.bin", "--model", "lsb-bits", "-o",
+                         tmp_path / "o.png"), "holds at most")
+
+
+def test_capacity_is_zero_for_a_cover_hide_refuses(tmp_path: Path, make_png) -> None:
+    r = _run("capacity", make_png("thin.png", 10, 200, seed=1), "--model", "sftn")
+    assert r.exit_code == 0 and "sftn: 0 bytes" in r.stdout and "at least 16×16" in r.stdout, r.output
+
+
+def test_non_utf8_text_and_passphrase_keep_their_bytes(tmp_path: Path, make_png) -> None:
+    """Bytes that are not UTF-8 on the command line (Python hands them over as surrogate escapes) crashed with
+    'internal error'; the text's exact bytes come back, and the passphrase works as given."""
+    cover = make_png("c.png", 64, 64, seed=1)
+    text, pw = b"abc\xff".decode("utf-8", "surrogateescape"), b"pw\xfe".decode("utf-8", "surrogateescape")
+    r = _run("hide", cover, "--text", text, "--passphrase", pw, "--model", "lsb-bits", "-o", tmp_path / "s.png")
+    assert r.exit_code == 0, r.output
+    r = _run("reveal", tmp_path / "s.png", "--passphrase", pw, "--model", "lsb-bits", "-o", "-")
+    assert r.exit_code == 0 and r.stdout_bytes == b"abc\xff", r.output
+
+
+def test_closed_pipe_is_quiet() -> None:
+    """`deepsteg card … | head -1` ended in 'internal error' (exit 3); now it stops quietly with 141, as a shell
+    reports any writer whose reader went away. The read end is closed before the process writes: always EPIPE."""
+    p = subprocess.Popen([sys.executable, "-m", "deepsteg", "card", "--model", "stegopnet"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdout.close()  # type: ignore[union-attr]
+    err = p.stderr.read().decode()  # type: ignore[union-attr]
+    assert p.wait(timeout=120) == 141 and err == "", err
+
+
+def test_evaluate_message_model_counts_a_cover_it_cannot_carry_and_goes_on(
+        image_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One cover too hard for the model (hide_bytes refuses it after its verify pass) aborted the whole evaluate,
+    without naming the file; now it is that row's miss (payload_exact 0), with a notice, and the others count."""
+    import deepsteg.payload
+    from deepsteg.evaluate import evaluate_folder
+    from deepsteg.io import DeepstegNotice
+
+    real, calls = deepsteg.payload.hide_bytes, []
+
+    def flaky(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        calls.append(1)
+        if len(calls) == 2:
+            raise deepsteg.payload.PayloadError("this cover is too hard for lsb-bits")
+        return real(*a, **k)
+
+    monkeypatch.setattr(deepsteg.payload, "hide_bytes", flaky)
+    with pytest.warns(DeepstegNotice, match="im1.png: a full load"):
+        res = evaluate_folder(deepsteg.create_model("lsb-bits"), image_folder, size=32)
+    assert [r["payload_exact"] for r in res.rows] == [1.0, 0.0, 1.0, 1.0, 1.0, 1.0]
+
+
+def test_hidden_file_is_read_up_to_the_limit(tmp_path: Path, make_png, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--file /dev/zero` read until memory ran out; now reading stops one byte past the container's limit."""
+    import deepsteg.payload.container
+
+    monkeypatch.setattr(deepsteg.payload.container, "MAX_SIZE", 1 << 20)
+    cover = make_png("c.png", 32, 32, seed=1)
+    _one_line_error(_run("hide", cover, "--file", "/dev/zero", "-o", tmp_path / "s.png"), "limit of a hidden file")
+    _one_line_error(_run("hide", cover, "--file", tmp_path, "-o", tmp_path / "s.png"), "is a directory")
+    assert not (tmp_path / "s.png").exists()

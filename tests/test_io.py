@@ -22,13 +22,27 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def _raw_png(width: int, height: int, bit_depth: int, colour_type: int, rows: bytes | None) -> bytes:
-    """A hand-made PNG (Pillow cannot write 48-bit RGB, and a bomb needs a header without pixels)."""
+def _raw_png(width: int, height: int, bit_depth: int, colour_type: int, rows: bytes | None,
+             extra: list[bytes] = ()) -> bytes:  # type: ignore[assignment]
+    """A hand-made PNG (Pillow cannot write 48-bit RGB, and a bomb needs a header without pixels); ``extra``:
+    whole chunks (type + data, as :func:`_png_chunks` gives them) put before the pixels."""
     out = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, bit_depth,
                                                                   colour_type, 0, 0, 0))
+    for c in extra:
+        out += _png_chunk(c[:4], c[4:])
     if rows is not None:
         out += _png_chunk(b"IDAT", zlib.compress(rows))
     return out + _png_chunk(b"IEND", b"")
+
+
+def _png_chunks(data: bytes) -> list[bytes]:
+    """Every chunk of a PNG file as type + data."""
+    out, i = [], 8
+    while i < len(data):
+        (n,) = struct.unpack(">I", data[i:i + 4])
+        out.append(data[i + 4:i + 8 + n])
+        i += 12 + n
+    return out
 
 
 def test_rgb_png_reads_exact_8bit_values(tmp_path: Path) -> None:
@@ -91,6 +105,32 @@ def test_16bit_rgb_png(tmp_path: Path) -> None:
     with pytest.warns(DeepstegNotice, match="alpha"):
         y = read_image(tmp_path / "rgba16.png").permute(1, 2, 0).double().numpy()
     assert np.abs(y - vals / 65535.0).max() < 1e-6
+
+
+def test_16bit_pgm_keeps_its_scale_when_dark(tmp_path: Path) -> None:
+    # Pillow opens 16-bit PGMs in mode "I"; a dark one (every value <= 255) was read as 8-bit, 257x too bright
+    vals = np.array([[0, 100, 199], [255, 7, 64]], dtype=np.uint16)
+    (tmp_path / "g.pgm").write_bytes(b"P5\n3 2\n65535\n" + vals.astype(">u2").tobytes())
+    x = read_image(tmp_path / "g.pgm")
+    assert torch.allclose(x[0].double(), torch.from_numpy(vals / 65535.0), atol=1e-6)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_of_16bit_colour_png_matches_pillow(tmp_path: Path, orientation: int) -> None:
+    # 16-bit colour PNGs are decoded by pypng (every bit kept); their EXIF orientation must still apply, exactly as
+    # Pillow's exif_transpose does for the same pixels in an 8-bit PNG
+    rng = np.random.default_rng(orientation)
+    vals = (rng.integers(0, 256, (5, 7, 3)) * 257).astype(np.uint16)  # 8-bit values: both files hold the same
+    im8 = Image.fromarray((vals // 257).astype(np.uint8))
+    exif = im8.getexif()
+    exif[0x0112] = orientation
+    im8.save(tmp_path / "o8.png", exif=exif.tobytes())
+    chunks = _png_chunks((tmp_path / "o8.png").read_bytes())
+    rows = b"".join(b"\x00" + vals[r].astype(">u2").tobytes() for r in range(5))
+    raw = _raw_png(7, 5, 16, 2, rows, extra=[c for c in chunks if c[:4] == b"eXIf"])
+    (tmp_path / "o16.png").write_bytes(raw)
+    a, b = read_image(tmp_path / "o8.png"), read_image(tmp_path / "o16.png")
+    assert a.shape == b.shape and torch.allclose(a, b, atol=1e-6)
 
 
 def test_exif_orientation_is_applied(tmp_path: Path) -> None:
@@ -241,3 +281,17 @@ def test_list_images_recurses_and_sorts(tmp_path: Path) -> None:
     assert [p.relative_to(tmp_path).as_posix() for p in list_images(tmp_path)] == ["a/b.jpg", "a/c.png", "b.png"]
     with pytest.raises(ImageReadError, match="no such directory"):
         list_images(tmp_path / "nope")
+    # the same folder twice, or a sub-folder of one given: each file once (else evaluate pairs a file with itself)
+    twice = list_images(tmp_path, Path(str(tmp_path) + "/./"), tmp_path / "a")
+    assert [p.relative_to(tmp_path).as_posix() for p in twice] == ["a/b.jpg", "a/c.png", "b.png"]
+
+
+def test_animation_and_out_of_range_float_images_say_what_they_lose(tmp_path: Path) -> None:
+    frames = [Image.fromarray(natural_like(8, 8, seed=i)) for i in range(3)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    with pytest.warns(DeepstegNotice, match="3 frames or pages; only the first"):
+        x = read_image(tmp_path / "a.gif")
+    assert x.shape == (3, 8, 8)
+    Image.fromarray(np.full((4, 4), 200.0, np.float32), mode="F").save(tmp_path / "f.tif")
+    with pytest.warns(DeepstegNotice, match=r"values in \[200, 200\] clipped"):
+        assert float(read_image(tmp_path / "f.tif").min()) == 1.0

@@ -100,3 +100,17 @@ def test_small_image_ms_ssim_uses_the_library_kernel() -> None:
     yb = (big + 0.02 * torch.randn_like(big)).clamp(0, 1)
     assert float(metrics.ms_ssim(big, yb)) == pytest.approx(float(ref(big.double(), yb.double(), data_range=1.0)),
                                                             abs=1e-6)
+
+
+def test_integer_images_are_refused_not_scored_against_peak_one() -> None:
+    x = torch.randint(0, 256, (1, 3, 16, 16), dtype=torch.uint8)
+    for f in (metrics.psnr, metrics.ssim, metrics.ms_ssim):
+        with pytest.raises(TypeError, match="float images"):
+            f(x, x)
+
+
+def test_small_image_ms_ssim_stays_on_the_input_device() -> None:
+    """The small-image path built its scale weights on the CPU, so `evaluate --device cuda --size 128` crashed;
+    the meta device stands in for CUDA (any device other than the CPU shows it)."""
+    a = torch.rand(2, 3, 64, 64, device="meta")
+    assert metrics.ms_ssim(a, a).device.type == "meta"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import deepsteg
@@ -94,3 +95,25 @@ def test_training_loss_is_eq_7() -> None:
     batch = {"cover": torch.rand(2, 3, 32, 32), "secrets": torch.rand(2, 1, 3, 32, 32)}
     loss, logs = m.training_losses(batch)
     assert loss.item() == pytest.approx(logs["l_hide"] + 0.6 * logs["l_reveal"], rel=1e-5)
+
+
+def test_ragged_training_sees_what_hide_and_reveal_do() -> None:
+    """``train_ragged``: each batch is cut to a size that is (usually) not a multiple of 16 and goes through the
+    same reflect padding and cropping as hide and reveal, so the loss is exactly the inference path's."""
+    from deepsteg.io import quantize
+
+    m = deepsteg.create_model("stegopnet", train_ragged=True).eval()  # eval: BN statistics fixed, comparable
+    cover, secret = torch.rand(2, 3, 48, 48), torch.rand(2, 3, 48, 48)
+    torch.manual_seed(3)
+    loss, logs = m.training_losses({"cover": cover, "secrets": secret[:, None]})
+    torch.manual_seed(3)
+    dh, dw = (int(v) for v in torch.randint(0, 16, (2,)))
+    assert (dh, dw) != (0, 0)
+    c, s = cover[..., :48 - dh, :48 - dw], secret[..., :48 - dh, :48 - dw]
+    with torch.no_grad():
+        stego = m.hide(c, s, tile=0)
+        revealed = m.reveal(quantize(stego), tile=0)[0]
+    assert logs["l_hide"] == pytest.approx(float(F.mse_loss(stego, c)), rel=1e-5)
+    assert logs["l_reveal"] == pytest.approx(float(F.mse_loss(revealed, s)), rel=1e-5)
+    loss.backward()  # the straight-through rounding and the crops pass gradients to both networks
+    assert all(p.grad is not None for p in m.parameters() if p.requires_grad)

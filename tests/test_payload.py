@@ -120,8 +120,8 @@ def test_over_capacity_is_refused_before_anything_is_written(tmp_path):
     assert (e.value.needed, e.value.available) == (cap + 1, cap)
     assert f"at most {cap} bytes" in str(e.value)
     assert isinstance(e.value, DeepstegError)
-    with pytest.raises(PayloadTooLarge):
-        pack(b"", 8 * 60)  # too small even for the head block
+    with pytest.raises(PayloadTooLarge, match="too small for any message"):
+        pack(b"", 8 * 60)  # too small even for the head block (was "0 bytes, but … holds at most 0 bytes")
     with pytest.raises(PayloadError):
         pack(b"x", 10_000, "")  # an empty passphrase is a mistake, not "no passphrase"
 

@@ -29,6 +29,7 @@ app = typer.Typer(
 
 EXIT_USER_ERROR = 1
 EXIT_INTERNAL = 3
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader closed the pipe
 
 
 def _err(msg: str) -> None:
@@ -46,6 +47,15 @@ def _show_notice(message: Any, category: type[Warning], filename: str, lineno: i
 _orig_showwarning = warnings.showwarning
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot fail on the closed pipe again."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 @contextmanager
 def _user_errors():  # noqa: ANN202 - context manager
     """Turn deepsteg's errors (and OS errors about files) into one line and exit code 1."""
@@ -60,6 +70,9 @@ def _user_errors():  # noqa: ANN202 - context manager
             raise
         _err(str(e))
         raise typer.Exit(EXIT_USER_ERROR) from None
+    except BrokenPipeError:  # `deepsteg card … | head -1`: the reader has gone; not an error worth a message
+        _quiet_stdout()
+        raise typer.Exit(EXIT_BROKEN_PIPE) from None
     except OSError as e:
         if os.environ.get("DEEPSTEG_DEBUG"):
             raise
@@ -148,6 +161,42 @@ def _env_passphrase() -> Optional[str]:
     return os.environ.get(PASSPHRASE_ENV) or None
 
 
+def _check_passphrase(passphrase: Optional[str]) -> Optional[str]:
+    """An explicit ``--passphrase ""`` (an unset ``--passphrase "$P"``) is a mistake: it must not quietly mean
+    "no passphrase" and store the data unencrypted."""
+    if passphrase is not None and passphrase == "":
+        raise DeepstegError("--passphrase is empty: give a passphrase, or leave the option out")
+    return passphrase
+
+
+def _message_candidates() -> list[str]:
+    """Message models a plain ``reveal`` looks for a hidden file with: the default first, then every other one
+    that is ready to use (a file hidden with ``--model lsb-bits`` is found without naming the model)."""
+    from deepsteg.zoo import DEFAULT_MESSAGE_MODEL, get_entry, list_models
+
+    others = [n for n in list_models(pretrained=True) if "message" in get_entry(n).tags and n != DEFAULT_MESSAGE_MODEL]
+    return [DEFAULT_MESSAGE_MODEL, *others]
+
+
+def _read_payload(file: Path) -> bytes:
+    """The file to hide, read up to the container's limit (not a device such as /dev/zero until memory runs out)."""
+    from deepsteg.payload.container import MAX_SIZE
+
+    if file.is_dir():
+        raise DeepstegError(f"{file}: is a directory; hide one file (e.g. a .zip or .tar of the folder)")
+    with open(file, "rb") as f:
+        data = f.read(MAX_SIZE + 1)
+    if len(data) > MAX_SIZE:
+        raise DeepstegError(f"{file}: over the {MAX_SIZE:,}-byte limit of a hidden file")
+    return data
+
+
+def _encode_text(text: str) -> bytes:
+    """--text as bytes: UTF-8, and on a non-UTF-8 command line the user's exact bytes (Python hands them over as
+    surrogate escapes, which plain ``encode()`` refuses)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def _model_key(net: Any, passphrase: Optional[str]) -> Optional[str]:
     """The key an image model is run with: a keyed model's passphrase (--passphrase, else DEEPSTEG_PASSPHRASE);
     for any other model only an explicit --passphrase, passed on so that it is refused, never the variable."""
@@ -226,11 +275,12 @@ def hide(
         from deepsteg.io import check_output_path, fit_to, quantize, read_image, write_png
 
         secrets = secrets or []
+        passphrase = _check_passphrase(passphrase)
         if (file is not None) + (text is not None) + bool(secrets) != 1:
             raise DeepstegError("give exactly one thing to hide: secret image(s), --file PAYLOAD or --text TEXT")
         if file is not None or text is not None:
             check_output_path(output, [cover] + ([file] if file is not None else []), force)
-            data = file.read_bytes() if file is not None else text.encode()  # type: ignore[union-attr]
+            data = _read_payload(file) if file is not None else _encode_text(text)  # type: ignore[arg-type]
             what = f"file {file.name}" if file is not None else "text"
             _hide_bytes(cover, data, what, output, passphrase or _env_passphrase(), model, weights, device, force)
             return
@@ -292,6 +342,7 @@ def reveal(
         from deepsteg.io import check_output_path, read_image, write_png
         from deepsteg.zoo import get_entry
 
+        passphrase = _check_passphrase(passphrase)
         s = read_image(stego)
         name = model or (_weights_model(weights) if weights is not None else "")
         if not name or "message" in get_entry(name).tags:
@@ -316,35 +367,58 @@ def reveal(
 
 def _reveal_bytes(stego: Path, s: Any, output: str, passphrase: Optional[str], model: str,
                   weights: Optional[Path], device: str, force: bool, explicit: bool) -> bool:
-    """Extract a hidden file; True when done, False when none is there and an image reveal should follow."""
+    """Extract a hidden file; True when done, False when none is there and an image reveal should follow.
+
+    Without --model every ready message model is tried (the default first). A passphrase from
+    DEEPSTEG_PASSPHRASE is tried and then none, so a file hidden without one stays readable; an explicit
+    --passphrase is the only one tried."""
     import torch
 
-    from deepsteg.io import atomic_write_bytes, check_output_path
+    from deepsteg.io import IMAGE_SUFFIXES, atomic_write_bytes, check_output_path, notice
     from deepsteg.payload import NoMessageFound, reveal_bytes
+    from deepsteg.zoo import DEFAULT_MODEL
 
     to_stdout = output == "-"
     if not to_stdout:
         check_output_path(output, [stego], force, suffixes=())
-    net, dev = _message_model(model, weights, device)
     given = passphrase  # an explicit --passphrase says "a file is hidden here"; the environment variable does not
-    passphrase = passphrase or _env_passphrase()
-    try:
-        with torch.inference_mode():
-            data = reveal_bytes(net, s.to(dev), passphrase or None)
-    except NoMessageFound:
+    env = _env_passphrase()
+    tries: list[Optional[str]] = [given] if given else ([env, None] if env else [None])
+    names = [model] if explicit else _message_candidates()
+    data, used, missed = None, None, None
+    for i, name in enumerate(names):
+        net, dev = _message_model(name, weights if i == 0 else None, device)
+        for p in tries:
+            try:
+                with torch.inference_mode():
+                    data = reveal_bytes(net, s.to(dev), p)
+                used = p
+                break
+            except NoMessageFound as e:
+                missed = e
+        if data is not None:
+            break
+    if data is None:
         if explicit or given:
-            raise
+            raise missed  # type: ignore[misc]
+        tried = " or ".join(names)
         if to_stdout or not output.lower().endswith(".png"):
-            raise DeepstegError(f"{stego}: no hidden file found with {net.model_name} (if it was hidden with a "
-                                "passphrase, give --passphrase)") from None
-        return False  # an image stego (the usual case): reveal it with the default image model
+            image_out = Path(output).suffix.lower() in IMAGE_SUFFIXES
+            raise DeepstegError(f"{stego}: no hidden file found with {tried} (if it was hidden with a "
+                                "passphrase, give --passphrase" + ("; a revealed image is written as .png, so "
+                                                                 "name -o OUT.png" if image_out else "") + ")")
+        # an image stego (the usual case): revealed by the default image model, but never silently, since a file
+        # hidden with a passphrase that was not given looks exactly like no file at all
+        notice(f"no hidden file found with {tried} (a file hidden with a passphrase needs --passphrase); "
+               f"revealing an image with {DEFAULT_MODEL}")
+        return False
     if to_stdout:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
         return True
     atomic_write_bytes(output, lambda f: f.write(data))
     print(f"{output}: {len(data)} bytes recovered exactly ({net.model_name}"
-          f"{', decrypted' if passphrase else ', integrity checked'})", file=sys.stderr)
+          f"{', decrypted' if used else ', integrity checked'})", file=sys.stderr)
     return True
 
 
@@ -363,10 +437,14 @@ def capacity(
         c = read_image(cover)
         net, _ = _message_model(model, weights, "cpu")
         h, w = c.shape[-2:]
-        n = capacity_bytes(net, h, w, passphrase)
+        from_env = not passphrase and _env_passphrase() is not None  # hide would encrypt with the variable too
+        passphrase = passphrase or from_env
+        small = min(h, w) < net.min_size  # hide refuses such a cover
+        n = 0 if small else capacity_bytes(net, h, w, passphrase)
+        why = f"; {net.model_name} needs at least {net.min_size}×{net.min_size}" if small else ""
         print(f"{cover}: {w}×{h}, {net.model_name}: {n} bytes (incompressible data"
-              f"{', with a passphrase' if passphrase else ''}; raw bit error rate {net.error_rate:.2%} "
-              f"assumed by the error correction)")
+              f"{', with a passphrase' if passphrase else ''}{' from ' + PASSPHRASE_ENV if from_env else ''}; "
+              f"raw bit error rate {net.error_rate:.2%} assumed by the error correction{why})")
 
 
 def _check_batch_args(batch_size: int, workers: int) -> None:
@@ -408,7 +486,7 @@ def hide_batch(
             raise DeepstegError(f"--fit must be resize or error, not {fit!r}")
         net, dev = _load_model(model, weights, device)
         res = hide_folder(net, covers, secrets, output, batch_size, dev, fit, workers, overwrite,
-                          sys.stderr.isatty(), tile, key=_model_key(net, passphrase))
+                          sys.stderr.isatty(), tile, key=_model_key(net, _check_passphrase(passphrase)))
         _finish_batch(res, f"hide-batch {output}")
 
 
@@ -432,7 +510,7 @@ def reveal_batch(
         _check_batch_args(batch_size, workers)
         net, dev = _load_model(model, weights, device)
         res = reveal_folder(net, stegos, output, batch_size, dev, workers, overwrite, sys.stderr.isatty(), tile,
-                            key=_model_key(net, passphrase))
+                            key=_model_key(net, _check_passphrase(passphrase)))
         _finish_batch(res, f"reveal-batch {output}")
 
 
@@ -624,7 +702,8 @@ def models() -> None:
                 cp = f"{m['cover_psnr']:.2f}"
                 sp = f"{m['secret_psnr']:.2f}" if "secret_psnr" in m else f"{m['bit_accuracy']:.4f}"
             mark = " (default)" if name == DEFAULT_MODEL else ""
-            table.add_row(name + mark, "yes" if has_pretrained(name) else "no", cp, sp, e.description)
+            shipped = "none needed" if e.weightless else "yes" if has_pretrained(name) else "no"
+            table.add_row(name + mark, shipped, cp, sp, e.description)
         Console(width=160).print(table)
 
 
@@ -796,6 +875,9 @@ def main() -> None:
     except KeyboardInterrupt:
         _err("interrupted")
         sys.exit(130)
+    except BrokenPipeError:  # outside a command's own handling (help text piped into head)
+        _quiet_stdout()
+        sys.exit(EXIT_BROKEN_PIPE)
     except Exception as e:  # click's UsageError / BadParameter / Abort (vendored by typer)
         if type(e).__name__ == "NoArgsIsHelpError":  # bare `deepsteg`: show the help, not an error
             print(e.format_message())

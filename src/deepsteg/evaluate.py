@@ -93,13 +93,17 @@ def evaluate_folder(
         it = tqdm(it, desc=f"evaluate {model.model_name}", unit="img")
     t0 = time.perf_counter()
     crops: dict[int, torch.Tensor] = {}
+    last_use: dict[int, int] = {}  # each crop is dropped after its last use as a cover or a secret
+    for i in range(count):
+        for j in (i, *pair_indices(i, n, k)):
+            last_use[j] = i
 
     def crop(j: int) -> torch.Tensor:
         if j not in crops:
             img = read_image(files[j])
             if min(img.shape[-2:]) < size:
                 notice(f"{files[j].name}: {img.shape[-1]}×{img.shape[-2]} is smaller than --size {size}; upscaled")
-            crops[j] = centre_crop(img, size)
+            crops[j] = centre_crop(img, size).clone()  # a copy: a view would keep the whole decoded photo alive
         return crops[j]
 
     with tempfile.TemporaryDirectory(prefix="deepsteg-eval-") as tmp:
@@ -137,6 +141,8 @@ def evaluate_folder(
                 row["wrong_key_secret_psnr"] = mean(metrics.psnr, wrong)
             result.rows.append(row)
             _keep(path, keep_dir, i)
+            for j in [j for j in crops if last_use[j] <= i]:
+                del crops[j]
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -184,10 +190,12 @@ def _evaluate_messages(model: MessageModel, files: list[Path], size: int, limit:
 
             n_bytes = capacity_bytes(model, size, size)
             data = torch.randint(0, 256, (n_bytes,), generator=g, dtype=torch.uint8).numpy().tobytes()
-            path2 = write_png(hide_bytes(model, cover[0], data, compress=False), Path(tmp) / f"{i}-bytes.png")
-            try:
+            try:  # a cover the model cannot carry a full load in (hide_bytes verifies) is a miss, not an abort
+                path2 = write_png(hide_bytes(model, cover[0], data, compress=False), Path(tmp) / f"{i}-bytes.png")
                 exact = float(reveal_bytes(model, read_image(path2).to(device)) == data)
-            except PayloadError:
+                os.unlink(path2)
+            except PayloadError as e:
+                notice(f"{files[i].name}: a full load of {n_bytes} bytes was not recovered exactly ({e})")
                 exact = 0.0
             result.rows.append({
                 "cover": files[i].name,
@@ -203,6 +211,5 @@ def _evaluate_messages(model: MessageModel, files: list[Path], size: int, limit:
                 "cover_changing_rate": float(metrics.cover_changing_rate(cover, stego_file)),
             })
             _keep(path, keep_dir, i)
-            os.unlink(path2)
     result.seconds = time.perf_counter() - t0
     return result

@@ -71,8 +71,9 @@ def to_uint8(x: Tensor) -> Tensor:
     return x.detach().float().clamp(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
 
 
-def _to_rgb_array(im: Image.Image, name: str) -> np.ndarray:
-    """Decode any PIL mode to an H×W×3 float32 array in [0, 1]."""
+def _to_rgb_array(im: Image.Image, name: str, fmt: str | None = None) -> np.ndarray:
+    """Decode any PIL mode to an H×W×3 float32 array in [0, 1] (``fmt``: the file's format, which decides the
+    peak of Pillow's ambiguous 32-bit mode "I")."""
     mode = im.mode
     if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info):
         notice(f"{name}: alpha channel dropped (deepsteg hides in RGB only)")
@@ -80,11 +81,19 @@ def _to_rgb_array(im: Image.Image, name: str) -> np.ndarray:
         mode = im.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         arr = np.asarray(im, dtype=np.float64)
-        peak = 65535.0 if mode != "I" or arr.max(initial=0) > 255 else 255.0
+        if mode != "I" or fmt in ("PNG", "PPM"):  # Pillow scales 16-bit PGMs (any maxval > 255) to 0-65535
+            peak = 65535.0
+        else:  # a 32-bit integer TIFF says nothing of its range: guess from the data, and say so
+            peak = 65535.0 if arr.max(initial=0) > 255 else 255.0
+            notice(f"{name}: 32-bit integer image read as {'16' if peak > 255 else '8'}-bit (from its largest "
+                   "value)")
         grey = np.clip(arr / peak, 0.0, 1.0).astype(np.float32)
         return np.repeat(grey[..., None], 3, axis=2)
     if mode == "F":
-        grey = np.clip(np.asarray(im, dtype=np.float32), 0.0, 1.0)
+        arr = np.asarray(im, dtype=np.float32)
+        if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):  # e.g. a float TIFF holding 0–255
+            notice(f"{name}: float image with values in [{arr.min():g}, {arr.max():g}] clipped to [0, 1]")
+        grey = np.clip(arr, 0.0, 1.0)
         return np.repeat(grey[..., None], 3, axis=2)
     if mode != "RGB":
         im = im.convert("RGB")  # 1, L, P, CMYK, YCbCr, LAB, HSV
@@ -112,6 +121,20 @@ def _read_png16(p: Path, name: str) -> np.ndarray:
     return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr
 
 
+def _exif_orient(arr: np.ndarray, im: Image.Image, name: str) -> np.ndarray:
+    """EXIF orientation on an array (the 16-bit colour path decodes with pypng, past ImageOps.exif_transpose)."""
+    try:
+        o = im.getexif().get(0x0112, 1)
+    except Exception:
+        notice(f"{name}: unreadable EXIF orientation ignored")
+        return arr
+    # the same operations as PIL.ImageOps.exif_transpose, on an H×W×C array
+    ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a, -1)[::-1],
+           8: lambda a: np.rot90(a, 1)}
+    return np.ascontiguousarray(ops[o](arr)) if o in ops else arr
+
+
 def read_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> Tensor:
     """Read an image file as a 3×H×W float32 RGB tensor in [0, 1].
 
@@ -136,15 +159,18 @@ def read_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> T
                     f"{p}: declares {w}×{h} pixels ({w * h / 1e6:.0f} MP), over the {limit / 1e6:.0f} MP limit "
                     "(a decompression bomb or a mistake; raise DEEPSTEG_MAX_PIXELS if it is real)"
                 )
-            if im.format == "PNG" and _png_16bit_colour(p):
-                arr = _read_png16(p, p.name)
+            fmt = im.format
+            if getattr(im, "n_frames", 1) > 1:  # animated GIF/WebP/PNG, multi-page TIFF
+                notice(f"{p.name}: {im.n_frames} frames or pages; only the first is used")
+            if fmt == "PNG" and _png_16bit_colour(p):
+                arr = _exif_orient(_read_png16(p, p.name), im, p.name)
             else:
                 im.load()
                 try:
                     im = ImageOps.exif_transpose(im)
                 except Exception:  # malformed EXIF must not make a readable image unreadable
                     notice(f"{p.name}: unreadable EXIF orientation ignored")
-                arr = _to_rgb_array(im, p.name)
+                arr = _to_rgb_array(im, p.name, fmt)
     except ImageReadError:
         raise
     except Image.DecompressionBombError as e:
@@ -273,11 +299,16 @@ def list_images(*folders: str | os.PathLike[str]) -> list[Path]:
     """All image files in ``folders`` and their sub-folders (hidden ones skipped), sorted by path relative to
     their folder — for a flat folder, by file name (the order ``evaluate`` pairs by)."""
     files: list[Path] = []
+    seen: set[Path] = set()  # a folder given twice (`--data d --data ./d`) or nested: each file once
     for folder in folders:
         d = Path(folder)
         if not d.is_dir():
             raise ImageReadError(f"{d}: no such directory")
         found = [p for p in d.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
                  and not any(part.startswith(".") for part in p.relative_to(d).parts)]
-        files.extend(sorted(found, key=lambda p: p.relative_to(d).as_posix()))
+        for p in sorted(found, key=lambda p: p.relative_to(d).as_posix()):
+            real = p.resolve()
+            if real not in seen:
+                seen.add(real)
+                files.append(p)
     return files

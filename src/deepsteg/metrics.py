@@ -19,6 +19,8 @@ _MS_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
 def _nchw(x: Tensor) -> Tensor:
+    if not x.is_floating_point():  # uint8 images would be scored against a peak of 1.0: silently wrong figures
+        raise TypeError(f"metrics take float images in [0, 1], not {x.dtype} (divide 8-bit values by 255)")
     return x.unsqueeze(0) if x.dim() == 3 else x
 
 
@@ -55,7 +57,7 @@ def ms_ssim(a: Tensor, b: Tensor) -> Tensor:
     levels = 5
     while levels > 1 and side < 11 * 2 ** (levels - 1):
         levels -= 1
-    w = torch.tensor(_MS_WEIGHTS[:levels], dtype=a.dtype)
+    w = torch.tensor(_MS_WEIGHTS[:levels], dtype=a.dtype, device=a.device)
     w = w / w.sum()
     win = _fspecial_gauss_1d(11, 1.5).to(a).repeat([a.shape[1]] + [1] * 3)
     mcs = []

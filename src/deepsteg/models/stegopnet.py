@@ -56,6 +56,10 @@ class StegoPNetConfig:
     residual: bool = True
     train_rounding: str = "ste"
     lr: float = 1e-3
+    #: Train on sizes that are not multiples of 16, padded and cropped exactly as hide and reveal do: the receiver
+    #: pads the saved stego by reflection, not with the pixels the hiding network made there, so a network trained
+    #: only on multiples reveals a 1–15-px bottom/right band several dB worse (README, "Any size").
+    train_ragged: bool = False
 
 
 class StegoPNetUNet(nn.Module):
@@ -128,9 +132,13 @@ class StegoPNet(ImageHider):
     def training_losses(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         """Eq. 5–7: ``l_H + α·l_R``; the reveal net sees the 8-bit stego when ``train_rounding='ste'``."""
         cover, secret = batch["cover"], batch["secrets"][:, 0]
-        stego = self._hide(cover, [secret])
+        if self.config.train_ragged:  # cut 0–15 px off the bottom and right (global RNG: seeded, checkpointed)
+            dh, dw = (int(v) for v in torch.randint(0, self.size_multiple, (2,)))
+            h, w = cover.shape[-2] - dh, cover.shape[-1] - dw
+            cover, secret = cover[..., :h, :w], secret[..., :h, :w]
+        stego = self._hide_padded(cover, [secret])  # = _hide on multiples of 16
         seen = quantize(stego, straight_through=True) if self.config.train_rounding == "ste" else stego
-        revealed = self._reveal(seen)[0]
+        revealed = self._reveal_padded(seen)[0]
         l_h = F.mse_loss(stego, cover)
         l_r = F.mse_loss(revealed, secret)
         loss = l_h + self.config.alpha * l_r

@@ -94,6 +94,10 @@ def pack(data: bytes, capacity_bits: int, passphrase: str | None = None, error_r
     method, payload = _compress(data) if compress else (RAW, data)
     available = max_payload_bytes(capacity_bits, encrypted, nsym=nsym)
     room = ecc.max_data_len(capacity_bits // 8 - HEAD_BLOCK, nsym) - _overhead(encrypted)
+    if room < 0:  # not even an empty message fits ("the data is 0 bytes, but … holds at most 0 bytes" said nothing
+        raise PayloadTooLarge(f"this cover is too small for any message ({capacity_bits} bits of room; the "
+                              f"container's header, error correction{' and encryption' if encrypted else ''} "
+                              "alone need more); use a larger cover", len(payload), 0)
     if len(payload) > room:
         what = f"{len(payload)} bytes after compression" if method != RAW else f"{len(payload)} bytes"
         raise PayloadTooLarge(f"the data is {what}, but this cover holds at most {available} bytes "

@@ -69,7 +69,8 @@ def derive_keys(passphrase: str | None, kdf: KdfParams = DEFAULT_KDF) -> Keys:
         raise PayloadError("the passphrase must be text")
     if passphrase == "":
         raise PayloadError("the passphrase is empty; give a passphrase or none at all")
-    secret = unicodedata.normalize("NFC", passphrase).encode("utf-8")
+    # surrogateescape: a passphrase from a non-UTF-8 command line keeps the user's exact bytes (not a crash)
+    secret = unicodedata.normalize("NFC", passphrase).encode("utf-8", "surrogateescape")
     master = Scrypt(salt=SCRYPT_SALT, length=64, n=1 << kdf.log2_n, r=kdf.r, p=kdf.p).derive(secret)
     return Keys(master[:32], master[32:])
 
