@@ -164,7 +164,7 @@ def _env_passphrase() -> Optional[str]:
 def _check_passphrase(passphrase: Optional[str]) -> Optional[str]:
     """An explicit ``--passphrase ""`` (an unset ``--passphrase "$P"``) is a mistake: it must not quietly mean
     "no passphrase" and store the data unencrypted."""
-    if passphrase is not None and passphrase == "":
+    if passphrase == "":
         raise DeepstegError("--passphrase is empty: give a passphrase, or leave the option out")
     return passphrase
 
@@ -482,11 +482,12 @@ def hide_batch(
         from deepsteg.batch import hide_folder
 
         _check_batch_args(batch_size, workers)
+        passphrase = _check_passphrase(passphrase)
         if fit not in ("resize", "error"):
             raise DeepstegError(f"--fit must be resize or error, not {fit!r}")
         net, dev = _load_model(model, weights, device)
         res = hide_folder(net, covers, secrets, output, batch_size, dev, fit, workers, overwrite,
-                          sys.stderr.isatty(), tile, key=_model_key(net, _check_passphrase(passphrase)))
+                          sys.stderr.isatty(), tile, key=_model_key(net, passphrase))
         _finish_batch(res, f"hide-batch {output}")
 
 
@@ -508,9 +509,10 @@ def reveal_batch(
         from deepsteg.batch import reveal_folder
 
         _check_batch_args(batch_size, workers)
+        passphrase = _check_passphrase(passphrase)
         net, dev = _load_model(model, weights, device)
         res = reveal_folder(net, stegos, output, batch_size, dev, workers, overwrite, sys.stderr.isatty(), tile,
-                            key=_model_key(net, _check_passphrase(passphrase)))
+                            key=_model_key(net, passphrase))
         _finish_batch(res, f"reveal-batch {output}")
 
 
