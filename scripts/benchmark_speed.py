@@ -1,6 +1,6 @@
 """Hide+reveal speed of shipped models — a benchmark script, not a timed test.
 
-    python scripts/benchmark_speed.py [--models stegopnet,stegopnet-noppm] [--threads 2] [--json out.json]
+    python scripts/benchmark_speed.py [--models stegopnet,stegopnet-noppm] [--threads 2] [--refine 50] [--json out.json]
 
 Reports, per model: latency of hide → 8-bit rounding → reveal (message models: embed a full load of bits →
 rounding → extract) for one 256×256 image on the CPU (median and p90 of
@@ -73,6 +73,29 @@ def bench(name: str, device: str, batch: int, size: int, repeats: int, dtype: to
             "img_per_s": batch / med}
 
 
+def bench_refine(name: str, device: str, batch: int, size: int, steps: int, repeats: int) -> dict:
+    """hide → ``steps`` of refinement (deepsteg.refine) → reveal: what `deepsteg hide` (--refine auto) costs."""
+    from deepsteg.refine import refine
+
+    model = deepsteg.create_model(name, pretrained=True).to(device).to(memory_format=torch.channels_last).eval()
+    cover = torch.rand(batch, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
+    secret = torch.rand(batch, model.secret_channels, size, size, device=device).contiguous(
+        memory_format=torch.channels_last)
+
+    def step() -> None:
+        stego, _ = refine(model, cover, [secret], steps=steps)
+        with torch.inference_mode():
+            model.reveal(stego)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    ts = _time(step, repeats, warmup=1)
+    med = statistics.median(ts)
+    return {"model": name, "device": device, "batch": batch, "size": size, "dtype": f"float32, refine {steps}",
+            "median_ms": med * 1000, "p90_ms": sorted(ts)[int(0.9 * (len(ts) - 1))] * 1000,
+            "img_per_s": batch / med}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default=",".join(deepsteg.list_models(pretrained=True)))
@@ -81,6 +104,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--json", default=None)
     ap.add_argument("--cpu-bf16", action="store_true", help="also time bf16 autocast on the CPU")
+    ap.add_argument("--refine", type=int, default=0,
+                    help="also time hide with N refinement steps (`deepsteg hide --refine N`) for image models")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
@@ -92,6 +117,10 @@ def main() -> None:
         if torch.cuda.is_available():
             for dt in (None, torch.bfloat16):
                 rows.append(bench(name, "cuda", 64, args.size, args.repeats, dt))
+        if args.refine and getattr(deepsteg.create_model(name), "refinable", False):
+            rows.append(bench_refine(name, "cpu", 1, args.size, args.refine, 3))
+            if torch.cuda.is_available():
+                rows.append(bench_refine(name, "cuda", 64, args.size, args.refine, 3))
     hw = f"{_cpu_name()}, {args.threads} threads"
     if torch.cuda.is_available():
         hw += f"; {torch.cuda.get_device_name()}"

@@ -62,8 +62,9 @@ def evaluate(name: str, folder: Path | None, val: Path) -> dict:
     return evaluate_folder(m, val, size=256).summary()
 
 
-def spot_check(name: str, weights: Path | None, val: Path) -> list[dict]:
-    """Hide/reveal through the real CLI on two unrelated photos, at 256×256 and at 517×389."""
+def spot_check(name: str, weights: Path | None, val: Path, refine: str = "0") -> list[dict]:
+    """Hide/reveal through the real CLI on two unrelated photos, at 256×256 and at 517×389 (``refine``: the
+    hide's --refine; "0", the network alone, is what a card reports)."""
     files = list_images(val)
     cover_f, secret_f = files[0], files[len(files) // 2]
     out = []
@@ -82,8 +83,8 @@ def spot_check(name: str, weights: Path | None, val: Path) -> list[dict]:
             stego, rev = t / f"stego_{w}x{h}.png", t / f"rev_{w}x{h}.png"
             cli = [sys.executable, "-m", "deepsteg"]
             wflag = ["--weights", str(weights)] if weights is not None else []
-            subprocess.run([*cli, "hide", str(c), str(s), "-o", str(stego), "--model", name, *wflag], check=True,
-                           capture_output=True)
+            subprocess.run([*cli, "hide", str(c), str(s), "-o", str(stego), "--model", name, *wflag, "--refine",
+                            refine], check=True, capture_output=True)
             subprocess.run([*cli, "reveal", str(stego), "-o", str(rev), "--model", name, *wflag], check=True,
                            capture_output=True)
             C, S, E, R = (read_image(p)[None] for p in (c, s, stego, rev))

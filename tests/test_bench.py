@@ -125,6 +125,30 @@ def test_bench_writes_report_tables_and_figures(image_folder: Path, tmp_path: Pa
     assert bad.exit_code == 1 and "unknown 'resnet'" in bad.stderr
 
 
+def test_bench_update_rebenches_only_the_named_models(image_folder: Path, tmp_path: Path) -> None:
+    """--update re-measures the named models in their old places and keeps the others' rows as they were; it
+    refuses a report made with other settings, and a folder with no report."""
+    out = tmp_path / "report"
+    base = ["bench", "--data", str(image_folder), "--out", str(out), "--size", "32", "--features", "none",
+            "--deep", "none", "--device", "cpu"]
+    r = CliRunner().invoke(app, [*base, "--models", "lsb3,lsb-bits"])
+    assert r.exit_code == 0, r.output
+    before = {m["model"]: m for m in json.loads((out / "results.json").read_text())["models"]}
+    r = CliRunner().invoke(app, [*base, "--models", "lsb3", "--update"])
+    assert r.exit_code == 0, r.output
+    after = json.loads((out / "results.json").read_text())["models"]
+    assert [m["model"] for m in after] == ["lsb3", "lsb-bits"]
+    assert after[1]["speed"] == before["lsb-bits"]["speed"]  # kept, not re-timed
+    assert after[0]["speed"] != before["lsb3"]["speed"]  # re-timed (float timings never repeat exactly)
+    md = (out / "report.md").read_text()
+    assert "`lsb3`" in md and "`lsb-bits`" in md
+    bad = CliRunner().invoke(app, [*base[:-6], "--size", "48", "--features", "none", "--deep", "none",
+                                   "--device", "cpu", "--models", "lsb3", "--update"])
+    assert bad.exit_code == 1 and "was made with size = 32" in bad.stderr
+    none = CliRunner().invoke(app, [*base[:3], "--out", str(tmp_path / "empty"), "--models", "lsb3", "--update"])
+    assert none.exit_code == 1 and "no earlier report" in none.stderr
+
+
 def test_save_figure_palette_is_smaller_and_faithful(tmp_path: Path) -> None:
     """Figures are written atomically; the palette form is much smaller than full colour, with the same size and
     (for a line plot and a photo-like residual panel) pixels close to the full-colour rendering."""

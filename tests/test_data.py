@@ -59,6 +59,25 @@ def test_centre_crop_and_small_images() -> None:
     assert centre_crop(small, 16).shape == (3, 16, 16)
 
 
+def test_small_strip_is_cropped_before_it_is_upscaled(monkeypatch) -> None:  # noqa: ANN001 - pytest fixture
+    """A 3×4097 strip is upscaled as its centre 3×3 square, never whole (that was ~1 GB at --size 256)."""
+    import deepsteg.data as data
+
+    sizes = []
+    real = data.F.interpolate
+
+    def spy(x, size=None, **kw):  # noqa: ANN001, ANN202
+        sizes.append(tuple(size))
+        return real(x, size=size, **kw)
+
+    monkeypatch.setattr(data.F, "interpolate", spy)
+    strip = torch.rand(3, 3, 4097)
+    strip[..., 2047:2050] = 0.5  # the centre square is flat grey: so must the crop be
+    out = centre_crop(strip, 256)
+    assert out.shape == (3, 256, 256) and sizes == [(256, 256)]
+    assert torch.allclose(out, torch.full_like(out, 0.5), atol=1e-6)
+
+
 def test_bank_reads_sorted_files_and_rejects_empty(tmp_path: Path) -> None:
     folder = _flat_folder(tmp_path, n=3)
     bank = ImageBank(folder)

@@ -295,3 +295,29 @@ def test_animation_and_out_of_range_float_images_say_what_they_lose(tmp_path: Pa
     Image.fromarray(np.full((4, 4), 200.0, np.float32), mode="F").save(tmp_path / "f.tif")
     with pytest.warns(DeepstegNotice, match=r"values in \[200, 200\] clipped"):
         assert float(read_image(tmp_path / "f.tif").min()) == 1.0
+
+
+def test_concurrent_reads_leave_pillows_limit_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """read_image lifts Pillow's global pixel limit for the header parse only; threads reading at once must not
+    save each other's lifted value and leave it lifted (Pillow's bomb check then off for the whole process)."""
+    import threading
+    import time
+
+    import deepsteg.io as dio
+
+    path = tmp_path / "a.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(path)
+    real_open = dio.Image.open
+
+    def slow_open(*a, **kw):  # noqa: ANN002, ANN003, ANN202 - widen the window in which the limit is lifted
+        time.sleep(0.002)
+        return real_open(*a, **kw)
+
+    monkeypatch.setattr(dio.Image, "open", slow_open)
+    before = Image.MAX_IMAGE_PIXELS
+    threads = [threading.Thread(target=lambda: [read_image(path) for _ in range(15)]) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert Image.MAX_IMAGE_PIXELS == before is not None

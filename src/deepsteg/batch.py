@@ -21,9 +21,10 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from deepsteg import metrics
-from deepsteg.errors import DeepstegError, ImageWriteError
+from deepsteg.errors import DeepstegError, ImageWriteError, ModelError
 from deepsteg.io import fit_to, list_images, quantize, read_image, write_png
 from deepsteg.models.base import ImageHider
+from deepsteg.refine import refine
 
 
 @dataclass
@@ -35,6 +36,7 @@ class BatchSummary:
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     cover_psnr: list[float] = field(default_factory=list)
+    secret_psnr: list[float] = field(default_factory=list)  # with refinement: the receiver's, per stego
 
     @property
     def peak_rss_mb(self) -> float:
@@ -46,6 +48,8 @@ class BatchSummary:
              f"{rate:.2f} img/s; peak RSS {self.peak_rss_mb:.0f} MB")
         if self.cover_psnr:
             s += f"; mean cover PSNR {sum(self.cover_psnr) / len(self.cover_psnr):.2f} dB after 8-bit rounding"
+        if self.secret_psnr:
+            s += f", revealed secret {sum(self.secret_psnr) / len(self.secret_psnr):.2f} dB (refined)"
         return s
 
 
@@ -200,11 +204,13 @@ def _out_name(out_dir: Path, root: Path, p: Path, suffix: str = "") -> Path:
 def hide_folder(model: ImageHider, covers: str | os.PathLike[str], secrets: str | os.PathLike[str],
                 out_dir: str | os.PathLike[str], batch_size: int = 8, device: str | torch.device = "cpu",
                 fit: str = "resize", workers: int = 0, overwrite: bool = False, progress: bool = False,
-                tile: int | None = None, key: str | None = None) -> BatchSummary:
+                tile: int | None = None, key: str | None = None, refine_steps: int = 0) -> BatchSummary:
     """Hide secret images in every cover of a folder; cover ``i`` (sorted) carries secret(s)
     ``(i·k + j) mod n_secrets`` — secrets are reused in order when there are fewer than covers. ``key``: the
-    passphrase of a keyed model."""
+    passphrase of a keyed model. ``refine_steps``: refine each stego for the revealer (:mod:`deepsteg.refine`)."""
     _check_model(model, key)
+    if refine_steps and not getattr(model, "refinable", False):
+        raise ModelError(f"{model.model_name} cannot be refined (its reveal has no gradient)")
     covers, secrets, out = Path(covers), Path(secrets), Path(out_dir)
     cover_files, secret_files = _prepare(out, covers, secrets)
     k = model.num_secrets
@@ -230,12 +236,19 @@ def hide_folder(model: ImageHider, covers: str | os.PathLike[str], secrets: str 
         cover = stacks[0]
         with torch.inference_mode():
             secrets = [model.as_secret(s).to(dev) for s in stacks[1:]]
-            stego = model.hide(cover.to(dev), *secrets, tile=tile, key=key).cpu()
+            stego = model.hide(cover.to(dev), *secrets, tile=tile, key=key)
+        after = None
+        if refine_steps:
+            stego, info = refine(model, cover.to(dev), secrets, stego, refine_steps, key=key, tile=tile)
+            after = info["secret_psnr_after"]
+        stego = stego.cpu()
         errors = []
         for b, o in enumerate(outs):
             errors.append(_write(stego[b], o[0]))
             if not errors[-1]:
                 summary.cover_psnr.append(float(metrics.psnr(quantize(stego[b]), cover[b]).clamp(max=100)))
+                if after is not None:
+                    summary.secret_psnr.append(after[b])
         return errors
 
     _run(model, jobs, step, batch_size, workers, fit, summary, progress)

@@ -12,6 +12,11 @@ For each model:
    ``--train-data`` against this model's stegos, then tested on this folder's covers and stegos (never seen).
 5. Parameter count and hide/reveal time per image at ``--size`` on the bench's device.
 
+``update=True`` (``deepsteg bench --update``) benches only the named models and merges them into the report already
+in ``--out``: after retraining one model, its rows are re-measured without re-running the others (the whole bench
+is about 100 CPU-minutes). Each row records the command and date that measured it, and the merge refuses a report
+made with other settings (folder, size, detectors, steganalysers), so that rows stay comparable.
+
 Figures (PNG, referenced from the report): residuals |cover − stego| and |secret − revealed| ×5, ×10, ×50
 (StegNet eq. 4) for the first image, per-channel histograms of all covers vs all stegos, ROC curves of every
 detector, and the deep detectors' training curves (plus any ``--runs`` training logs).
@@ -20,6 +25,7 @@ detector, and the deep detectors' training curves (plus any ``--runs`` training 
 from __future__ import annotations
 
 import csv
+import datetime
 import json
 import math
 import platform
@@ -63,6 +69,15 @@ class BenchConfig:
     device: str = "cpu"
     seed: int = 0
     palette_figures: bool = True  # 256-colour PNGs: about a third of matplotlib's RGBA, for reports kept in git
+    update: bool = False  # bench only these models and merge them into the report already in ``out``
+    refine: int = 0  # refine every stego for N steps (rows named "MODEL --refine N"; no deep detectors)
+
+    def settings(self) -> dict[str, Any]:
+        """What makes two benches' rows comparable (``--update`` refuses to merge rows measured otherwise)."""
+        return {"data": str(self.data), "size": self.size, "limit": self.limit, "detectors": list(self.detectors),
+                "features": list(self.features), "deep": list(self.deep),
+                "train_data": None if self.train_data is None else str(self.train_data),
+                "deep_steps": self.deep_steps, "deep_crop": self.deep_crop, "seed": self.seed}
 
 
 def save_figure(fig: Any, path: Path, palette: bool = True, dpi: int = 90) -> None:
@@ -223,17 +238,28 @@ def bench_model(name: str, cfg: BenchConfig, work: Path, figs: Path, progress: b
 
     device = torch.device(cfg.device)
     model = create_model(name, pretrained=True).to(device).eval()
-    stego_dir = work / name
+    label, fname = row_label(name, cfg.refine), name + (f"-refine{cfg.refine}" if cfg.refine else "")
+    stego_dir = work / fname
     stego_dir.mkdir(parents=True, exist_ok=True)
     ev = evaluate_folder(model, cfg.data, size=cfg.size, limit=cfg.limit, progress=progress, device=device,
-                         keep_dir=stego_dir).summary()
+                         keep_dir=stego_dir, refine_steps=cfg.refine).summary()
     files = list_images(cfg.data)[:ev["n"]]
     covers = [as_rgb_uint8(centre_crop(read_image(f), cfg.size)) for f in files]
     stegos = [as_rgb_uint8(read_image(stego_dir / f"{i}.png")) for i in range(len(files))]
-    res: dict[str, Any] = {"model": name, "quality": {k: v for k, v in ev.items() if k != "images"},
+    res: dict[str, Any] = {"model": label, "quality": {k: v for k, v in ev.items() if k != "images"},
                            "params": sum(p.numel() for n, p in model.named_parameters()
                                          if not n.startswith("critic."))}
     res["speed"] = _timing(model, cfg.size, device)
+    if cfg.refine:  # one refinement of a random image, added to the hide time
+        from deepsteg.refine import refine
+
+        x = torch.rand(1, 3, cfg.size, cfg.size, device=device)
+        secrets = [model.as_secret(torch.rand(1, 3, cfg.size, cfg.size, device=device))
+                   for _ in range(model.num_secrets)]
+        t0 = time.perf_counter()
+        refine(model, x, secrets, steps=cfg.refine, key="bench" if model.keyed else None)
+        res["speed"]["hide_ms"] += 1000 * (time.perf_counter() - t0)
+        res["refine"] = cfg.refine
 
     # classical detectors
     rocs: dict[str, dict[str, Any]] = {}
@@ -257,7 +283,7 @@ def bench_model(name: str, cfg: BenchConfig, work: Path, figs: Path, progress: b
                                       "accuracy": r["accuracy"]}
     # deep detectors, trained on --train-data, tested on this folder
     logs: dict[str, Path] = {}
-    if cfg.deep and cfg.train_data is not None:
+    if cfg.deep and cfg.train_data is not None and not cfg.refine:  # they train on the network's own stegos
         for arch in cfg.deep:
             det = _train_deep(arch, name, cfg, work / f"{name}-{arch}", progress).to(device)
             logs[arch] = work / f"{name}-{arch}" / "train.csv"
@@ -281,23 +307,28 @@ def bench_model(name: str, cfg: BenchConfig, work: Path, figs: Path, progress: b
         with torch.inference_mode():
             rev = model.reveal(read_image(stego_dir / "0.png")[None].to(device), key=key)[0]
         pairs_fig.append(("secret 1", as_rgb_uint8(quantize(secret)), as_rgb_uint8(quantize(rev))))
-    f["residuals"] = f"{name}-residuals.png"
-    _residual_figure(figs / f["residuals"], f"{name}: residuals on {files[0].name}", pairs_fig,
+    f["residuals"] = f"{fname}-residuals.png"
+    _residual_figure(figs / f["residuals"], f"{label}: residuals on {files[0].name}", pairs_fig,
                      cfg.palette_figures)
-    f["histograms"] = f"{name}-histograms.png"
-    _histogram_figure(figs / f["histograms"], f"{name}: pixel histograms, all covers vs all stegos", covers, stegos,
+    f["histograms"] = f"{fname}-histograms.png"
+    _histogram_figure(figs / f["histograms"], f"{label}: pixel histograms, all covers vs all stegos", covers, stegos,
                       cfg.palette_figures)
-    f["roc"] = f"{name}-roc.png"
-    _roc_figure(figs / f["roc"], f"{name}: ROC of every detector", {**rocs, **trained}, cfg.palette_figures)
+    f["roc"] = f"{fname}-roc.png"
+    _roc_figure(figs / f["roc"], f"{label}: ROC of every detector", {**rocs, **trained}, cfg.palette_figures)
     run_log = cfg.runs.get(name)
     if run_log is not None and (run_log / "train.csv").is_file():
         logs[f"{name} training"] = run_log / "train.csv"
     if logs:
-        f["curves"] = f"{name}-training.png"
+        f["curves"] = f"{fname}-training.png"
         _curves_figure(figs / f["curves"], f"{name}: training curves", logs, cfg.palette_figures)
     res["figures"] = f
     res["rocs"] = {k: {"fpr": v["fpr"], "tpr": v["tpr"]} for k, v in {**rocs, **trained}.items()}
     return res
+
+
+def row_label(name: str, refine: int = 0) -> str:
+    """A report row's name: the model, and its refinement if any (``stegopnet --refine 50``)."""
+    return f"{name} --refine {refine}" if refine else name
 
 
 def _fmt(v: Any, digits: int = 2) -> str:
@@ -328,13 +359,26 @@ def write_report(results: list[dict[str, Any]], cfg: BenchConfig, command: str) 
                                     for row in rows]
     atomic_write_bytes(out / "results.csv", lambda fh: fh.write(("\n".join(lines_csv) + "\n").encode()))
     meta = {"command": command, "data": str(cfg.data), "size": cfg.size, "device": cfg.device,
-            "python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine()}
+            "python": platform.python_version(), "torch": torch.__version__, "machine": platform.machine(),
+            "settings": cfg.settings()}
     atomic_write_bytes(out / "results.json", lambda fh: fh.write(
         json.dumps({"meta": meta, "models": results}, indent=2).encode() + b"\n"))
 
     n = results[0]["quality"]["n"] if results else 0
+    made: dict[tuple[str, str], list[str]] = {}  # (command, where) → models it measured
+    for r in results:
+        m = r.get("measured") or {}
+        where = " / ".join(x for x in (m.get("date"), m.get("platform")) if x)
+        made.setdefault((m.get("command", command), where), []).append(r["model"])
+    if len(made) == 1:
+        (cmd, where), _ = next(iter(made.items()))
+        made_by = [f"Made by: `{cmd}`" + (f" ({where})" if where else "")]
+    else:  # merged with --update: say which command measured which rows
+        made_by = ["Made by (rows merged with `--update`):", ""] + [
+            f"* {', '.join(f'`{x}`' for x in ms)}: `{cmd}`" + (f" ({where})" if where else "")
+            for (cmd, where), ms in made.items()]
     md = [f"# deepsteg bench — {cfg.data.name} ({n} images, {cfg.size}×{cfg.size} centre crops)", "",
-          f"Made by: `{command}`", "",
+          *made_by, "",
           f"{platform.python_version()} / torch {torch.__version__} / {platform.machine()} / device {cfg.device}.",
           "Every figure is after writing the stego as an 8-bit PNG and reading it back, except the columns marked "
           "*float*. Cover *i* hides image *(i + ⌊n/2⌋) mod n* (`deepsteg evaluate`'s pairing).", "",
@@ -382,7 +426,10 @@ def write_report(results: list[dict[str, Any]], cfg: BenchConfig, command: str) 
     for r in results:
         md.append(f"| `{r['model']}` | {r['params']:,} | {r['speed']['hide_ms']:.1f} | "
                   f"{r['speed']['reveal_ms']:.1f} |")
-    md += ["", f"One {cfg.size}×{cfg.size} image, batch 1, median of 5 after a warm-up, {cfg.device}.", "",
+    md += ["", f"One {cfg.size}×{cfg.size} image, batch 1, median of 5 after a warm-up, {cfg.device}; rows with "
+           "`--refine N` add one refinement's time to the hide. Single "
+           "timings on whatever else the machine was running: for speed figures use `scripts/benchmark_speed.py` "
+           "(README, Speed and memory).", "",
            "## Figures", ""]
     for r in results:
         md.append(f"### `{r['model']}`")
@@ -406,15 +453,55 @@ def run_bench(cfg: BenchConfig, command: str = "deepsteg bench", progress: bool 
             raise DeepstegError(f"{m} is a steganalyser; bench hiding models (and name detectors with --deep)")
         if not has_pretrained(m):
             raise DeepstegError(f"{m} has no shipped weights to bench")
+        if cfg.refine and not getattr(get_entry(m).builder, "refinable", False):
+            raise DeepstegError(f"--refine: {m} cannot be refined (its reveal has no gradient)")
     if len(list_images(cfg.data)) < 4:
         raise DeepstegError(f"{cfg.data}: bench needs at least 4 images")
+    kept = _previous_results(cfg) if cfg.update else []
     figs = cfg.out / "figures"
     figs.mkdir(parents=True, exist_ok=True)
     results = []
+    measured = {"command": command, "date": datetime.date.today().isoformat(),
+                "platform": f"{platform.machine()} {cfg.device}"}
     with tempfile.TemporaryDirectory(prefix="deepsteg-bench-") as tmp:
         for name in tqdm(cfg.models, desc="bench", unit="model", disable=not progress):
-            results.append(bench_model(name, cfg, Path(tmp), figs, progress))
+            results.append({**bench_model(name, cfg, Path(tmp), figs, progress), "measured": measured})
         shutil.rmtree(tmp, ignore_errors=True)
+    if kept:  # the old order, each re-benched row in its old place, new ones after their model's rows or at the end
+        fresh = {r["model"]: r for r in results}
+        merged = [fresh.pop(r["model"], r) for r in kept]
+
+        def base(label: str) -> str:
+            return label.split(" --refine ")[0]
+
+        for label in list(fresh):
+            at = [i for i, r in enumerate(merged) if base(r["model"]) == base(label)]
+            merged.insert(at[-1] + 1 if at else len(merged), fresh.pop(label))
+        results = merged
     write_report(results, cfg, command)
     return results
+
+
+def _previous_results(cfg: BenchConfig) -> list[dict[str, Any]]:
+    """The rows of the report in ``cfg.out`` for ``--update``, refused if measured with other settings."""
+    path = cfg.out / "results.json"
+    if not path.is_file():
+        raise DeepstegError(f"--update: no earlier report in {cfg.out} (results.json) to merge into")
+    try:
+        old = json.loads(path.read_text())
+        meta, rows = old["meta"], list(old["models"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise DeepstegError(f"--update: {path} is not a deepsteg bench result ({e})") from None
+    now = cfg.settings()
+    # reports from before settings were recorded carry only the folder and the size
+    then = meta.get("settings") or {"data": meta.get("data"), "size": meta.get("size")}
+    deep_keys = ("deep", "train_data", "deep_steps", "deep_crop")  # refined rows train no deep detectors
+    diff = [k for k in then if then[k] != now.get(k) and not (cfg.refine and k in deep_keys)]
+    if diff:
+        k = diff[0]
+        raise DeepstegError(f"--update: the report in {cfg.out} was made with {k} = {then[k]!r}, this run has "
+                            f"{now.get(k)!r}; merged rows would not be comparable (same settings, or no --update)")
+    for r in rows:  # rows from before each recorded its own command carry the old report's
+        r.setdefault("measured", {"command": meta.get("command", "deepsteg bench")})
+    return rows
 

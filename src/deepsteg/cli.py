@@ -266,6 +266,11 @@ def hide(
     device: DeviceOpt = "auto",
     force: ForceOpt = False,
     tile: TileOpt = None,
+    refine: Annotated[str, typer.Option(
+        "--refine", help="Optimise the stego for the model's own revealer for N steps (the cover distortion kept "
+                         "within the network's; README 'Refinement'). auto: 50 steps for images up to the "
+                         "model's one-piece limit (1 MP), none above (it takes minutes there: give N); 0: off.")] =
+    "auto",
 ) -> None:
     """Hide SECRETS (images), or a file or text (--file, --text), inside COVER; save the stego as an 8-bit PNG."""
     with _user_errors():
@@ -309,14 +314,54 @@ def hide(
                 notice(f"{p.name}: {net.model_name} hides a grey secret; colour converted to grey (BT.601 luma)")
                 s = net.as_secret(s)
             ss.append(fit_to(s, tuple(c.shape[-2:]), fit, what=f"secret {p.name}"))
+        steps = _refine_steps(refine, net, c)
         t0 = time.perf_counter()
         with torch.inference_mode():
-            stego = net.hide(c[None].to(dev), *[s[None].to(dev) for s in ss], tile=tile, key=key).cpu()
+            stego = net.hide(c[None].to(dev), *[s[None].to(dev) for s in ss], tile=tile, key=key)
         dt = time.perf_counter() - t0
+        note = ""
+        if steps:
+            from deepsteg.refine import refine as refine_stego
+
+            t1 = time.perf_counter()
+            stego, info = refine_stego(net, c[None].to(dev), [s[None].to(dev) for s in ss], stego.clone(), steps,
+                                       key=key, tile=tile)
+            before, after = info["secret_psnr_before"][0], info["secret_psnr_after"][0]
+            note = (f"; refined {steps} steps ({time.perf_counter() - t1:.1f} s): revealed secret {after:.2f} dB "
+                    f"(the network alone: {before:.2f} dB)")
+        stego = stego.cpu()
         write_png(stego[0], output, inputs=inputs, force=force)
         q = quantize(stego)
         print(f"{output}: {c.shape[-1]}×{c.shape[-2]} stego from {net.model_name}, cover PSNR "
               f"{float(metrics.psnr(q, c[None])):.2f} dB after 8-bit rounding ({dt * 1000:.0f} ms, {_peak_mb()})")
+        if note:
+            print(f"  {note[2:]}")
+
+
+def _refine_steps(value: str, net, cover) -> int:  # noqa: ANN001 - the loaded model, the cover tensor
+    """--refine: 'auto' (50 steps up to the model's one-piece size, else 0), or a number of steps."""
+    from deepsteg.refine import DEFAULT_STEPS
+
+    v = value.strip().lower()
+    if v == "auto":
+        if not getattr(net, "refinable", False):
+            return 0
+        if cover.shape[-2] * cover.shape[-1] <= net.max_whole_pixels:
+            return DEFAULT_STEPS
+        from deepsteg.io import notice
+
+        notice(f"{cover.shape[-1]}×{cover.shape[-2]} is over {net.model_name}'s one-piece size: the stego is not "
+               f"refined (--refine {DEFAULT_STEPS} refines it tile by tile, which takes minutes on a CPU)")
+        return 0
+    try:
+        steps = int(v)
+    except ValueError:
+        raise DeepstegError(f"--refine must be auto or a number of steps, not {value!r}") from None
+    if steps < 0:
+        raise DeepstegError("--refine must be 0 or more steps")
+    if steps and not getattr(net, "refinable", False):
+        raise DeepstegError(f"{net.model_name} cannot be refined (its reveal has no gradient); use --refine 0")
+    return steps
 
 
 @app.command()
@@ -476,6 +521,9 @@ def hide_batch(
     device: DeviceOpt = "auto",
     tile: TileOpt = None,
     passphrase: PassOpt = None,
+    refine: Annotated[int, typer.Option(
+        "--refine", help="Refine each stego for N steps, as `hide --refine N` (default 0 here: a folder run is "
+                         "about throughput; refinement costs seconds per image on a CPU).")] = 0,
 ) -> None:
     """Hide secrets in a whole folder of covers (resumable: finished outputs are skipped)."""
     with _user_errors():
@@ -486,8 +534,10 @@ def hide_batch(
         if fit not in ("resize", "error"):
             raise DeepstegError(f"--fit must be resize or error, not {fit!r}")
         net, dev = _load_model(model, weights, device)
+        if refine < 0:
+            raise DeepstegError("--refine must be 0 or more steps")
         res = hide_folder(net, covers, secrets, output, batch_size, dev, fit, workers, overwrite,
-                          sys.stderr.isatty(), tile, key=_model_key(net, passphrase))
+                          sys.stderr.isatty(), tile, key=_model_key(net, passphrase), refine_steps=refine)
         _finish_batch(res, f"hide-batch {output}")
 
 
@@ -529,6 +579,9 @@ def evaluate(
     weights: WeightsOpt = None,
     limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N covers.")] = None,
     device: DeviceOpt = "auto",
+    refine: Annotated[int, typer.Option(
+        "--refine", help="Refine each stego for N steps before saving it, as `hide --refine N` does (default 0: "
+                         "the network alone, the papers' protocol).")] = 0,
 ) -> None:
     """Hide, save the 8-bit PNG, re-read and reveal over a folder; print per-image and mean figures."""
     with _user_errors():
@@ -544,9 +597,15 @@ def evaluate(
             raise DeepstegError("--limit must be at least 1")
         if json_path is not None:
             check_output_path(json_path, [], suffixes=(".json",))
+        if refine < 0:
+            raise DeepstegError("--refine must be 0 or more steps")
         net, dev = _load_model(model, weights, device)
-        res = evaluate_folder(net, data, size=size, limit=limit, progress=sys.stderr.isatty(), device=dev)
-        table = Table(title=f"{net.model_name} on {', '.join(map(str, data))} ({size}×{size}, after PNG save)")
+        if refine and not getattr(net, "refinable", False):
+            raise DeepstegError(f"{net.model_name} cannot be refined (its reveal has no gradient)")
+        res = evaluate_folder(net, data, size=size, limit=limit, progress=sys.stderr.isatty(), device=dev,
+                              refine_steps=refine)
+        how = f", refined {refine} steps" if refine else ""
+        table = Table(title=f"{net.model_name} on {', '.join(map(str, data))} ({size}×{size}{how}, after PNG save)")
         cols = [("cover_psnr", "cover PSNR"), ("cover_ssim", "cover SSIM"), ("secret_psnr", "secret PSNR"),
                 ("secret_ssim", "secret SSIM"), ("float_cover_psnr", "float cover PSNR"),
                 ("float_secret_psnr", "float secret PSNR")]
@@ -829,6 +888,12 @@ def bench(
         "--palette-figures/--full-colour-figures",
         help="Store the figures as 256-colour PNGs (about a third of the size, for reports kept in git) or in "
              "full colour.")] = True,
+    update: Annotated[bool, typer.Option(
+        "--update", help="Bench only MODELS and merge their rows into the report already in --out (made with the "
+                         "same settings); the other models' rows are kept.")] = False,
+    refine: Annotated[int, typer.Option(
+        "--refine", help="Refine every stego for N steps (`hide --refine`); rows are named 'MODEL --refine N' and "
+                         "get no deep detectors (those train on the network's own stegos).")] = 0,
 ) -> None:
     """Quality, capacity, steganalysis (classical, feature-based, deep) and speed of MODELS on DATA, as a
     Markdown report with CSV/JSON and figures."""
@@ -863,7 +928,9 @@ def bench(
                           detectors=parse(detectors, DEFAULT_DETECTORS, "detectors"),
                           features=parse(features, FEATURES, "features"), deep=deep_names, train_data=train_data,
                           deep_steps=deep_steps, limit=limit, runs=run_map, device=str(_device(device)),
-                          palette_figures=palette_figures)
+                          palette_figures=palette_figures, update=update, refine=refine)
+        if refine < 0:
+            raise DeepstegError("--refine must be 0 or more steps")
         out.mkdir(parents=True, exist_ok=True)
         command = "deepsteg " + " ".join(sys.argv[1:]) if sys.argv and "bench" in sys.argv else "deepsteg bench"
         run_bench(cfg, command, progress=sys.stderr.isatty())

@@ -27,14 +27,15 @@ CACHE_BYTES = int(os.environ.get("DEEPSTEG_CACHE_BYTES", 4 * 1024**3))
 
 
 def centre_crop(x: Tensor, size: int) -> Tensor:
-    """Centre ``size``×``size`` crop of a CHW image; smaller images are first resized (shorter side → size)."""
+    """Centre ``size``×``size`` crop of a CHW image. An image whose shorter side is below ``size`` gives its centre
+    square, resized up to ``size``: cropping before resizing keeps a thin strip (say 3×4097) from being upscaled
+    whole to a gigabyte first."""
     h, w = x.shape[-2:]
     if min(h, w) < size:
-        scale = size / min(h, w)
-        nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
-        x = F.interpolate(x[None].float(), size=(nh, nw), mode="bicubic", align_corners=False, antialias=True)[0]
-        x = x.clamp(0, 1) if x.is_floating_point() else x
-        h, w = nh, nw
+        s = min(h, w)
+        top, left = (h - s) // 2, (w - s) // 2
+        x = x[None, ..., top:top + s, left:left + s].float()
+        return F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False, antialias=True)[0].clamp(0, 1)
     top, left = (h - size) // 2, (w - size) // 2
     return x[..., top:top + size, left:left + size]
 

@@ -22,10 +22,11 @@ import torch
 
 from deepsteg import metrics
 from deepsteg.data import centre_crop, pair_indices
-from deepsteg.errors import ImageReadError
+from deepsteg.errors import ImageReadError, ModelError
 from deepsteg.io import list_images, notice, quantize, read_image, write_png
 from deepsteg.models.base import ImageHider
 from deepsteg.models.message import MessageModel
+from deepsteg.refine import refine
 #: The passphrase keyed models are validated and evaluated with (any fixed one would do), and another one.
 EVAL_KEY = "deepsteg evaluation key"
 WRONG_KEY = "not the passphrase"
@@ -39,6 +40,7 @@ class EvalResult:
     size: int
     rows: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    refine: int = 0  # refinement steps per stego (0: the network alone)
 
     def means(self) -> dict[str, float]:
         keys = [k for k in self.rows[0] if isinstance(self.rows[0][k], float)] if self.rows else []
@@ -52,6 +54,8 @@ class EvalResult:
         out.update({k: m[k] for k in order if k in m})
         out.update({k: v for k, v in m.items() if k not in out})
         out["size"] = self.size
+        if self.refine:
+            out["refine"] = self.refine
         out["seconds"] = round(self.seconds, 3)
         out["images"] = self.rows
         return out
@@ -66,11 +70,13 @@ def _finite(x: torch.Tensor) -> float:
 def evaluate_folder(
     model: ImageHider, folders: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], size: int = 256,
     limit: int | None = None, progress: bool = False, device: str | torch.device = "cpu",
-    keep_dir: str | os.PathLike[str] | None = None,
+    keep_dir: str | os.PathLike[str] | None = None, refine_steps: int = 0,
 ) -> EvalResult:
     """Run the evaluation protocol above; returns per-image rows (after a real PNG round trip).
 
     ``keep_dir``: also keep each 8-bit stego there as ``{i}.png`` (``deepsteg bench`` runs its detectors on them).
+    ``refine_steps``: refine each stego for the revealer first (:func:`deepsteg.refine.refine`); the stego is then
+    already 8-bit, so the *float* figures equal the rounded ones.
     """
     folders = [folders] if isinstance(folders, (str, os.PathLike)) else list(folders)
     files = list_images(*folders)
@@ -78,13 +84,15 @@ def evaluate_folder(
     if n < 2:
         raise ImageReadError(f"evaluate needs at least 2 images in {', '.join(map(str, folders))}; found {n}")
     if isinstance(model, MessageModel):
+        if refine_steps:
+            raise ModelError(f"{model.model_name} hides bits: refinement is for image models")
         return _evaluate_messages(model, files, size, limit, progress, device, keep_dir)
     k = model.num_secrets
     if n < k + 1:  # with fewer, pair_indices would give a cover itself (or one image twice) as a secret
         raise ImageReadError(f"{model.model_name} hides {k} images: evaluate needs at least {k + 1} images (a cover "
                              f"and {k} different secrets) in {', '.join(map(str, folders))}; found {n}")
     model.eval()
-    result = EvalResult(model.model_name, size)
+    result = EvalResult(model.model_name, size, refine=refine_steps)
     count = n if limit is None else min(n, limit)
     it = range(count)
     if progress:
@@ -112,6 +120,8 @@ def evaluate_folder(
             secrets = [model.as_secret(crop(j))[None].to(device) for j in pair_indices(i, n, k)]
             key = EVAL_KEY if model.keyed else None
             stego = model.hide(cover, *secrets, key=key)
+            if refine_steps:
+                stego, _ = refine(model, cover, secrets, stego, refine_steps, key=key)
             path = write_png(stego[0], Path(tmp) / f"{i}.png")
             stego_file = read_image(path)[None].to(device)  # the 8-bit stego a receiver gets
             revealed = [quantize(r) for r in model.reveal(stego_file, key=key)]

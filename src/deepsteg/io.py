@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -135,6 +136,22 @@ def _exif_orient(arr: np.ndarray, im: Image.Image, name: str) -> np.ndarray:
     return np.ascontiguousarray(ops[o](arr)) if o in ops else arr
 
 
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+def _open_unlimited(p: Path) -> Image.Image:
+    """``Image.open`` with Pillow's own pixel limit lifted for the header parse only, so that our limit decides
+    (with its hint). Pillow keeps the limit in a module global: the lock keeps concurrent reads from saving each
+    other's ``None`` and leaving it lifted for good, and the global is back before any pixel is decoded."""
+    with _PIL_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            return Image.open(p, formats=READ_FORMATS)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
 def read_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> Tensor:
     """Read an image file as a 3×H×W float32 RGB tensor in [0, 1].
 
@@ -147,12 +164,8 @@ def read_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> T
         raise ImageReadError(f"{p}: no such file")
     if p.is_dir():
         raise ImageReadError(f"{p}: is a directory, not an image")
-    pil_limit = Image.MAX_IMAGE_PIXELS
     try:
-        # Our limit decides (with its hint), not Pillow's built-in one, which fires first inside open().
-        Image.MAX_IMAGE_PIXELS = None
-        with Image.open(p, formats=READ_FORMATS) as im:
-            Image.MAX_IMAGE_PIXELS = pil_limit
+        with _open_unlimited(p) as im:
             w, h = im.size
             if w * h > limit:
                 raise ImageReadError(
@@ -181,8 +194,6 @@ def read_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> T
         raise ImageReadError(f"{p}: permission denied") from None
     except Exception as e:  # OSError, SyntaxError, ValueError, zlib/png errors from broken files
         raise ImageReadError(f"{p}: truncated or corrupt image ({e})") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = pil_limit
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ImageReadError(f"{p}: image has no pixels")
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))

@@ -10,7 +10,7 @@ Everything downstream — the CLI, ``evaluate``, the trainer — talks only to :
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from typing import Any, Protocol
 
@@ -67,6 +67,8 @@ class ImageHider(nn.Module):
     tile_margin: int = 64
     #: Keyed models (ISN's keyed mode) need the same passphrase to hide and to reveal.
     keyed: bool = False
+    #: The reveal is differentiable in the stego, so :func:`deepsteg.refine.refine` can optimise a stego for it.
+    refinable: bool = True
 
     def __init__(self, config: Any) -> None:
         super().__init__()
@@ -102,6 +104,11 @@ class ImageHider(nn.Module):
             raise ModelError(f"{what} is {w}×{h} pixels; {self.model_name or 'this model'} needs at least "
                              f"{self.min_size}×{self.min_size}")
         return x
+
+    def refine_space(self, cover: Tensor, stego: Tensor) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
+        """(the values refinement may change, the map from them to the stego): the stego's pixels by default;
+        models that keep part of the cover exactly (ISGAN's Cb/Cr) refine only what they hide in."""
+        return stego, lambda p: p
 
     def as_secret(self, x: Tensor) -> Tensor:
         """An RGB image (…×3×H×W) as this model hides it: BT.601 luma for grey-secret models (ISGAN), else as is.

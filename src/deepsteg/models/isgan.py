@@ -65,7 +65,7 @@ Departures and readings of what the paper leaves open, each a config field where
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import pytorch_msssim
@@ -314,6 +314,11 @@ class Isgan(ImageHider):
 
     def _reveal(self, stego: Tensor) -> list[Tensor]:
         return [self.decoder(rgb_to_ycbcr(stego.float())[:, :1])]
+
+    def refine_space(self, cover: Tensor, stego: Tensor) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
+        """Refinement changes the luma only: Cb/Cr stay the cover's, as in :meth:`_hide`."""
+        cbcr = rgb_to_ycbcr(cover.float())[:, 1:]
+        return rgb_to_ycbcr(stego.float())[:, :1], lambda y: ycbcr_to_rgb(torch.cat([y, cbcr], 1)).clamp(0.0, 1.0)
 
     # training ----------------------------------------------------------------------------------------------
     def _generator_pass(self, batch: dict[str, Tensor], cover_weight: float = 1.0,

@@ -42,6 +42,7 @@ class Lsb(ImageHider):
     secret_channels = 3
     size_multiple = 1
     min_size = 16  # not a limit of the method; the same floor as the other models, for a consistent CLI
+    refinable = False  # bit operations: no gradient to refine a stego with
     tile_margin = 0  # per-pixel: tiles without context are exact
 
     def __init__(self, config: LsbConfig | None = None) -> None:
