@@ -118,7 +118,7 @@ def main() -> None:
             for dt in (None, torch.bfloat16):
                 rows.append(bench(name, "cuda", 64, args.size, args.repeats, dt))
         if args.refine and getattr(deepsteg.create_model(name), "refinable", False):
-            rows.append(bench_refine(name, "cpu", 1, args.size, args.refine, 3))
+            rows.append(bench_refine(name, "cpu", 1, args.size, args.refine, 2))  # seconds each: few repeats
             if torch.cuda.is_available():
                 rows.append(bench_refine(name, "cuda", 64, args.size, args.refine, 3))
     hw = f"{_cpu_name()}, {args.threads} threads"

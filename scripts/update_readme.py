@@ -56,7 +56,9 @@ def main() -> None:
                               "target=MODEL` (none ship): " + ", ".join(detectors) + ".")
     note = ("Figures: `deepsteg evaluate --model NAME --data shared/corpus/val --size 256` — 9 validation photos "
             "never trained on, 256×256 centre crops, **after writing and re-reading the 8-bit PNG** (float figures "
-            "labelled). Full details, per-image rows and how each was trained: `deepsteg card --model NAME`.")
+            "labelled). Full details, per-image rows and how each was trained: `deepsteg card --model NAME`. These "
+            "are the networks alone (`--refine 0`, the papers' protocol); `deepsteg hide` refines by default — see "
+            "Refinement for those figures.")
     readme = ROOT / "README.md"
     text = readme.read_text()
     new = re.sub(r"(<!-- models-table -->\n)(.*?)(\n## )", lambda m: m.group(1) + note + "\n\n" + table + "\n" + m.group(3),

@@ -156,3 +156,20 @@ def test_ssim_weight_trades_reveal_error_for_cover_structure() -> None:
     plain, _ = refine(model, cover, [secret], steps=20)
     shaped, _ = refine(model, cover, [secret], steps=20, ssim_weight=1.0)
     assert float(ssim(shaped, cover)) > float(ssim(plain, cover))
+
+
+@needs_stegopnet
+def test_cli_auto_refines_small_images_and_says_when_it_does_not(tmp_path: Path, make_png, monkeypatch) -> None:  # noqa: ANN001
+    from deepsteg.models.stegopnet import StegoPNet
+
+    cover, secret = make_png("c.png", 48, 48, seed=11), make_png("s.png", 48, 48, seed=12)
+    runner = CliRunner()
+    r = runner.invoke(app, ["hide", str(cover), str(secret), "-o", str(tmp_path / "a.png")])  # --refine auto
+    assert r.exit_code == 0, r.output
+    assert "refined 50 steps" in r.stdout
+    monkeypatch.setattr(StegoPNet, "refine_auto_pixels", 32 * 32)
+    r = runner.invoke(app, ["hide", str(cover), str(secret), "-o", str(tmp_path / "b.png")])
+    assert r.exit_code == 0, r.output
+    assert "refined" not in r.stdout and "refines by default" in r.stderr
+    bad = runner.invoke(app, ["hide", str(cover), str(secret), "-o", str(tmp_path / "x.png"), "--refine", "many"])
+    assert bad.exit_code == 1 and "--refine must be auto or a number" in bad.stderr

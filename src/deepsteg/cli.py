@@ -314,7 +314,7 @@ def hide(
                 notice(f"{p.name}: {net.model_name} hides a grey secret; colour converted to grey (BT.601 luma)")
                 s = net.as_secret(s)
             ss.append(fit_to(s, tuple(c.shape[-2:]), fit, what=f"secret {p.name}"))
-        steps = _refine_steps(refine, net, c)
+        steps = _refine_steps(refine, net, c, dev)
         t0 = time.perf_counter()
         with torch.inference_mode():
             stego = net.hide(c[None].to(dev), *[s[None].to(dev) for s in ss], tile=tile, key=key)
@@ -338,20 +338,23 @@ def hide(
             print(f"  {note[2:]}")
 
 
-def _refine_steps(value: str, net, cover) -> int:  # noqa: ANN001 - the loaded model, the cover tensor
-    """--refine: 'auto' (50 steps up to the model's one-piece size, else 0), or a number of steps."""
+def _refine_steps(value: str, net, cover, dev) -> int:  # noqa: ANN001 - model, cover tensor, torch device
+    """--refine: 'auto' (50 steps for images the model refines in about half a minute: up to
+    ``refine_auto_pixels`` on a CPU, ``max_whole_pixels`` on a GPU; else 0 with a notice), or a number of steps."""
     from deepsteg.refine import DEFAULT_STEPS
 
     v = value.strip().lower()
     if v == "auto":
         if not getattr(net, "refinable", False):
             return 0
-        if cover.shape[-2] * cover.shape[-1] <= net.max_whole_pixels:
+        limit = net.max_whole_pixels if dev.type == "cuda" else min(net.refine_auto_pixels, net.max_whole_pixels)
+        if cover.shape[-2] * cover.shape[-1] <= limit:
             return DEFAULT_STEPS
         from deepsteg.io import notice
 
-        notice(f"{cover.shape[-1]}×{cover.shape[-2]} is over {net.model_name}'s one-piece size: the stego is not "
-               f"refined (--refine {DEFAULT_STEPS} refines it tile by tile, which takes minutes on a CPU)")
+        notice(f"{cover.shape[-1]}×{cover.shape[-2]} is over the {limit / 1e6:.2f} MP that {net.model_name} refines "
+               f"by default on this device: the stego is the network's alone (--refine {DEFAULT_STEPS} refines it "
+               "anyway; each step costs one reveal forward and backward of the whole image)")
         return 0
     try:
         steps = int(v)
@@ -751,7 +754,8 @@ def models() -> None:
 
         from deepsteg.zoo import DEFAULT_MODEL, get_entry, has_pretrained, list_models, pretrained_dir
 
-        table = Table(title="deepsteg models (figures: corpus/val, 256×256, after PNG save)")
+        table = Table(title="deepsteg models (figures: corpus/val, 256×256, after PNG save; the networks alone, "
+                            "without hide's --refine)")
         for col in ("name", "weights", "cover PSNR", "secret PSNR / bit acc.", "description"):
             table.add_column(col)
         for name in list_models():

@@ -69,6 +69,9 @@ class ImageHider(nn.Module):
     keyed: bool = False
     #: The reveal is differentiable in the stego, so :func:`deepsteg.refine.refine` can optimise a stego for it.
     refinable: bool = True
+    #: ``hide --refine auto`` on a CPU refines images up to this many pixels (about 25 s on 2 cores for 50 steps;
+    #: set from each model's measured cost per step); on a GPU, up to ``max_whole_pixels``.
+    refine_auto_pixels: int = 512 * 1024
 
     def __init__(self, config: Any) -> None:
         super().__init__()

@@ -98,6 +98,7 @@ class Isn(ImageHider):
     # A block sees ±10 px (two 5-conv dense blocks), so N blocks see ±10N px; tiles use a 64-px margin, which
     # makes tiled results close to (not bit-equal with) whole-image ones for images over max_whole_pixels.
     tile_margin = 64
+    refine_auto_pixels = 256 * 256  # 8-16 blocks of dense networks at full resolution, run backwards per step
     max_whole_pixels = 1024 * 1024
 
     def __init__(self, config: IsnConfig | None = None) -> None:

@@ -160,6 +160,7 @@ class StegNet(ImageHider):
     size_multiple = 1  # no strides, no pooling: any size runs as it is
     min_size = 16  # not a network limit; the same floor as the other models, for a consistent CLI
     tile_margin = 8
+    refine_auto_pixels = 320 * 320  # every layer at full resolution: 50 steps at 256² took 12.6 s on 2 cores
 
     def __init__(self, config: StegNetConfig | None = None) -> None:
         super().__init__(config or StegNetConfig())
