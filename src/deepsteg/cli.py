@@ -268,8 +268,9 @@ def hide(
     tile: TileOpt = None,
     refine: Annotated[str, typer.Option(
         "--refine", help="Optimise the stego for the model's own revealer for N steps (the cover distortion kept "
-                         "within the network's; README 'Refinement'). auto: 50 steps for images up to the "
-                         "model's one-piece limit (1 MP), none above (it takes minutes there: give N); 0: off.")] =
+                         "within the network's; README 'Refinement'). auto: 50 steps for images the model refines "
+                         "in about half a minute on a CPU (StegoPNet: up to 0.5 MP; 1 MP on a GPU), none above, "
+                         "with a notice; 0: the network alone.")] =
     "auto",
 ) -> None:
     """Hide SECRETS (images), or a file or text (--file, --text), inside COVER; save the stego as an 8-bit PNG."""
