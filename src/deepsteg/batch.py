@@ -21,10 +21,10 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from deepsteg import metrics
-from deepsteg.errors import DeepstegError, ImageWriteError, ModelError
+from deepsteg.errors import DeepstegError, ImageWriteError
 from deepsteg.io import fit_to, list_images, quantize, read_image, write_png
 from deepsteg.models.base import ImageHider
-from deepsteg.refine import refine
+from deepsteg.refine import check_refinable, refine
 
 
 @dataclass
@@ -209,8 +209,7 @@ def hide_folder(model: ImageHider, covers: str | os.PathLike[str], secrets: str 
     ``(i·k + j) mod n_secrets`` — secrets are reused in order when there are fewer than covers. ``key``: the
     passphrase of a keyed model. ``refine_steps``: refine each stego for the revealer (:mod:`deepsteg.refine`)."""
     _check_model(model, key)
-    if refine_steps and not getattr(model, "refinable", False):
-        raise ModelError(f"{model.model_name} cannot be refined (its reveal has no gradient)")
+    check_refinable(model, refine_steps)
     covers, secrets, out = Path(covers), Path(secrets), Path(out_dir)
     cover_files, secret_files = _prepare(out, covers, secrets)
     k = model.num_secrets
@@ -235,11 +234,12 @@ def hide_folder(model: ImageHider, covers: str | os.PathLike[str], secrets: str 
     def step(stacks: list[Tensor], outs: list[list[Path]]) -> list[str]:
         cover = stacks[0]
         with torch.inference_mode():
+            cover_d = cover.to(dev)
             secrets = [model.as_secret(s).to(dev) for s in stacks[1:]]
-            stego = model.hide(cover.to(dev), *secrets, tile=tile, key=key)
+            stego = model.hide(cover_d, *secrets, tile=tile, key=key)
         after = None
         if refine_steps:
-            stego, info = refine(model, cover.to(dev), secrets, stego, refine_steps, key=key, tile=tile)
+            stego, info = refine(model, cover_d, secrets, stego, refine_steps, key=key, tile=tile)
             after = info["secret_psnr_after"]
         stego = stego.cpu()
         errors = []

@@ -47,6 +47,7 @@ from deepsteg.errors import DeepstegError
 from deepsteg.evaluate import EVAL_KEY, evaluate_folder
 from deepsteg.io import atomic_write_bytes, list_images, quantize, read_image
 from deepsteg.models.message import MessageModel
+from deepsteg.refine import check_refinable, refine
 
 DEEP = ("xunet", "isgan-steganalyser", "srnet")
 FEATURES = ("spam", "srm")
@@ -250,14 +251,15 @@ def bench_model(name: str, cfg: BenchConfig, work: Path, figs: Path, progress: b
                            "params": sum(p.numel() for n, p in model.named_parameters()
                                          if not n.startswith("critic."))}
     res["speed"] = _timing(model, cfg.size, device)
-    if cfg.refine:  # one refinement of a random image, added to the hide time
-        from deepsteg.refine import refine
-
+    if cfg.refine:  # one refinement of a random image's stego, added to the hide time (which has the hide)
         x = torch.rand(1, 3, cfg.size, cfg.size, device=device)
         secrets = [model.as_secret(torch.rand(1, 3, cfg.size, cfg.size, device=device))
                    for _ in range(model.num_secrets)]
+        key = "bench" if model.keyed else None
+        with torch.inference_mode():
+            stego = model.hide(x, *secrets, key=key)
         t0 = time.perf_counter()
-        refine(model, x, secrets, steps=cfg.refine, key="bench" if model.keyed else None)
+        refine(model, x, secrets, stego, steps=cfg.refine, key=key)
         res["speed"]["hide_ms"] += 1000 * (time.perf_counter() - t0)
         res["refine"] = cfg.refine
 
@@ -453,8 +455,7 @@ def run_bench(cfg: BenchConfig, command: str = "deepsteg bench", progress: bool 
             raise DeepstegError(f"{m} is a steganalyser; bench hiding models (and name detectors with --deep)")
         if not has_pretrained(m):
             raise DeepstegError(f"{m} has no shipped weights to bench")
-        if cfg.refine and not getattr(get_entry(m).builder, "refinable", False):
-            raise DeepstegError(f"--refine: {m} cannot be refined (its reveal has no gradient)")
+        check_refinable(get_entry(m).builder, cfg.refine, m)
     if len(list_images(cfg.data)) < 4:
         raise DeepstegError(f"{cfg.data}: bench needs at least 4 images")
     kept = _previous_results(cfg) if cfg.update else []

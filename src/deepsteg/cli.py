@@ -316,33 +316,32 @@ def hide(
                 s = net.as_secret(s)
             ss.append(fit_to(s, tuple(c.shape[-2:]), fit, what=f"secret {p.name}"))
         steps = _refine_steps(refine, net, c, dev)
+        cover_d, secrets_d = c[None].to(dev), [s[None].to(dev) for s in ss]
         t0 = time.perf_counter()
         with torch.inference_mode():
-            stego = net.hide(c[None].to(dev), *[s[None].to(dev) for s in ss], tile=tile, key=key)
+            stego = net.hide(cover_d, *secrets_d, tile=tile, key=key)
         dt = time.perf_counter() - t0
-        note = ""
+        info = None
         if steps:
             from deepsteg.refine import refine as refine_stego
 
             t1 = time.perf_counter()
-            stego, info = refine_stego(net, c[None].to(dev), [s[None].to(dev) for s in ss], stego.clone(), steps,
-                                       key=key, tile=tile)
-            before, after = info["secret_psnr_before"][0], info["secret_psnr_after"][0]
-            note = (f"; refined {steps} steps ({time.perf_counter() - t1:.1f} s): revealed secret {after:.2f} dB "
-                    f"(the network alone: {before:.2f} dB)")
+            stego, info = refine_stego(net, cover_d, secrets_d, stego, steps, key=key, tile=tile)
+            dt_refine = time.perf_counter() - t1
         stego = stego.cpu()
         write_png(stego[0], output, inputs=inputs, force=force)
         q = quantize(stego)
         print(f"{output}: {c.shape[-1]}×{c.shape[-2]} stego from {net.model_name}, cover PSNR "
               f"{float(metrics.psnr(q, c[None])):.2f} dB after 8-bit rounding ({dt * 1000:.0f} ms, {_peak_mb()})")
-        if note:
-            print(f"  {note[2:]}")
+        if info is not None:
+            print(f"  refined {steps} steps ({dt_refine:.1f} s): revealed secret {info['secret_psnr_after'][0]:.2f} dB "
+                  f"(the network alone: {info['secret_psnr_before'][0]:.2f} dB)")
 
 
 def _refine_steps(value: str, net, cover, dev) -> int:  # noqa: ANN001 - model, cover tensor, torch device
     """--refine: 'auto' (50 steps for images the model refines in about half a minute: up to
     ``refine_auto_pixels`` on a CPU, ``max_whole_pixels`` on a GPU; else 0 with a notice), or a number of steps."""
-    from deepsteg.refine import DEFAULT_STEPS
+    from deepsteg.refine import DEFAULT_STEPS, check_refinable
 
     v = value.strip().lower()
     if v == "auto":
@@ -361,10 +360,7 @@ def _refine_steps(value: str, net, cover, dev) -> int:  # noqa: ANN001 - model, 
         steps = int(v)
     except ValueError:
         raise DeepstegError(f"--refine must be auto or a number of steps, not {value!r}") from None
-    if steps < 0:
-        raise DeepstegError("--refine must be 0 or more steps")
-    if steps and not getattr(net, "refinable", False):
-        raise DeepstegError(f"{net.model_name} cannot be refined (its reveal has no gradient); use --refine 0")
+    check_refinable(net, steps)
     return steps
 
 
@@ -538,8 +534,6 @@ def hide_batch(
         if fit not in ("resize", "error"):
             raise DeepstegError(f"--fit must be resize or error, not {fit!r}")
         net, dev = _load_model(model, weights, device)
-        if refine < 0:
-            raise DeepstegError("--refine must be 0 or more steps")
         res = hide_folder(net, covers, secrets, output, batch_size, dev, fit, workers, overwrite,
                           sys.stderr.isatty(), tile, key=_model_key(net, passphrase), refine_steps=refine)
         _finish_batch(res, f"hide-batch {output}")
@@ -601,11 +595,7 @@ def evaluate(
             raise DeepstegError("--limit must be at least 1")
         if json_path is not None:
             check_output_path(json_path, [], suffixes=(".json",))
-        if refine < 0:
-            raise DeepstegError("--refine must be 0 or more steps")
         net, dev = _load_model(model, weights, device)
-        if refine and not getattr(net, "refinable", False):
-            raise DeepstegError(f"{net.model_name} cannot be refined (its reveal has no gradient)")
         res = evaluate_folder(net, data, size=size, limit=limit, progress=sys.stderr.isatty(), device=dev,
                               refine_steps=refine)
         how = f", refined {refine} steps" if refine else ""
@@ -934,8 +924,6 @@ def bench(
                           features=parse(features, FEATURES, "features"), deep=deep_names, train_data=train_data,
                           deep_steps=deep_steps, limit=limit, runs=run_map, device=str(_device(device)),
                           palette_figures=palette_figures, update=update, refine=refine)
-        if refine < 0:
-            raise DeepstegError("--refine must be 0 or more steps")
         out.mkdir(parents=True, exist_ok=True)
         command = "deepsteg " + " ".join(sys.argv[1:]) if sys.argv and "bench" in sys.argv else "deepsteg bench"
         run_bench(cfg, command, progress=sys.stderr.isatty())

@@ -22,11 +22,11 @@ import torch
 
 from deepsteg import metrics
 from deepsteg.data import centre_crop, pair_indices
-from deepsteg.errors import ImageReadError, ModelError
+from deepsteg.errors import ImageReadError
 from deepsteg.io import list_images, notice, quantize, read_image, write_png
 from deepsteg.models.base import ImageHider
 from deepsteg.models.message import MessageModel
-from deepsteg.refine import refine
+from deepsteg.refine import check_refinable, refine
 #: The passphrase keyed models are validated and evaluated with (any fixed one would do), and another one.
 EVAL_KEY = "deepsteg evaluation key"
 WRONG_KEY = "not the passphrase"
@@ -78,14 +78,13 @@ def evaluate_folder(
     ``refine_steps``: refine each stego for the revealer first (:func:`deepsteg.refine.refine`); the stego is then
     already 8-bit, so the *float* figures equal the rounded ones.
     """
+    check_refinable(model, refine_steps)
     folders = [folders] if isinstance(folders, (str, os.PathLike)) else list(folders)
     files = list_images(*folders)
     n = len(files)
     if n < 2:
         raise ImageReadError(f"evaluate needs at least 2 images in {', '.join(map(str, folders))}; found {n}")
     if isinstance(model, MessageModel):
-        if refine_steps:
-            raise ModelError(f"{model.model_name} hides bits: refinement is for image models")
         return _evaluate_messages(model, files, size, limit, progress, device, keep_dir)
     k = model.num_secrets
     if n < k + 1:  # with fewer, pair_indices would give a cover itself (or one image twice) as a secret

@@ -42,6 +42,16 @@ DEFAULT_STEPS = 50
 DEFAULT_LR = 2e-3
 
 
+def check_refinable(model, steps: int, name: str | None = None) -> None:  # noqa: ANN001 - a model or its class
+    """The one check behind every ``--refine``: ``steps`` must be 0 or more, and more than 0 only for a model whose
+    reveal has a gradient (message models and the LSB models have none)."""
+    if steps < 0:
+        raise ModelError("refinement steps must be 0 or more")
+    if steps and not getattr(model, "refinable", False):
+        who = name or getattr(model, "model_name", "") or "this model"
+        raise ModelError(f"{who} cannot be refined (its reveal has no gradient)")
+
+
 def _per_image_mse(a: Tensor, b: Tensor) -> Tensor:
     return (a.float() - b.float()).pow(2).flatten(1).mean(1)
 
@@ -116,10 +126,7 @@ def refine(model, cover: Tensor, secrets: Sequence[Tensor], stego: Tensor | None
     it disturbs the cover's structure less, at a price in reveal quality (``isgan`` on two val images: 0.01 gave
     cover SSIM +0.0035 for −0.05 dB of secret; 0.05 gave +0.010 for −2.0 dB).
     """
-    if not getattr(model, "refinable", False):
-        raise ModelError(f"{model.model_name or 'this model'} cannot be refined (its reveal has no gradient)")
-    if steps < 0:
-        raise ModelError("refinement steps must be 0 or more")
+    check_refinable(model, steps or 1)  # 0 steps too: the result is returned as a refinement
     # callable from inside inference mode (evaluate, the CLI): gradients are needed here, and tensors made in
     # inference mode cannot be saved for backward, so the inputs are copied out of it
     with torch.inference_mode(False), torch.enable_grad():
@@ -174,4 +181,4 @@ def _refine(model, cover: Tensor, secrets: Sequence[Tensor], stego: Tensor | Non
     return (out[0] if squeeze else out), info
 
 
-__all__ = ["DEFAULT_LR", "DEFAULT_STEPS", "refine"]
+__all__ = ["DEFAULT_LR", "DEFAULT_STEPS", "check_refinable", "refine"]
