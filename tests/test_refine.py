@@ -166,10 +166,68 @@ def test_cli_auto_refines_small_images_and_says_when_it_does_not(tmp_path: Path,
     runner = CliRunner()
     r = runner.invoke(app, ["hide", str(cover), str(secret), "-o", str(tmp_path / "a.png")])  # --refine auto
     assert r.exit_code == 0, r.output
-    assert "refined 50 steps" in r.stdout
+    assert "refined 200 steps" in r.stdout  # a small image: the most steps auto gives
+    monkeypatch.setattr(StegoPNet, "refine_auto_pixels", 2 * 48 * 48)  # twice the image: twice 50 steps
+    r = runner.invoke(app, ["hide", str(cover), str(secret), "-o", str(tmp_path / "d.png")])
+    assert r.exit_code == 0, r.output
+    assert "refined 100 steps" in r.stdout
     monkeypatch.setattr(StegoPNet, "refine_auto_pixels", 32 * 32)
     r = runner.invoke(app, ["hide", str(cover), str(secret), "-o", str(tmp_path / "b.png")])
     assert r.exit_code == 0, r.output
     assert "refined" not in r.stdout and "refines by default" in r.stderr
     bad = runner.invoke(app, ["hide", str(cover), str(secret), "-o", str(tmp_path / "x.png"), "--refine", "many"])
     assert bad.exit_code == 1 and "--refine must be auto or a number" in bad.stderr
+
+
+def test_auto_steps_spend_about_the_same_time_on_every_size() -> None:
+    from deepsteg.refine import AUTO_MAX_STEPS, DEFAULT_STEPS, auto_steps
+
+    model = deepsteg.create_model("stegopnet")
+    limit = model.refine_auto_pixels
+    assert auto_steps(model, 1, limit) == (DEFAULT_STEPS, limit)  # at the limit: the default
+    assert auto_steps(model, 2, limit // 4) == (2 * DEFAULT_STEPS, limit)  # half the pixels, twice the steps
+    assert auto_steps(model, 16, 16) == (AUTO_MAX_STEPS, limit)  # capped
+    assert auto_steps(model, 1, limit + 1) == (0, limit)  # over the limit: none
+    gpu = round(DEFAULT_STEPS * model.max_whole_pixels / (limit + 1))  # a GPU's limit is the one-piece size
+    assert auto_steps(model, 1, limit + 1, cuda=True) == (gpu, model.max_whole_pixels)
+    assert auto_steps(deepsteg.create_model("lsb3"), 16, 16) == (0, 0)  # nothing to refine
+
+
+@needs_stegopnet
+def test_cover_psnr_sets_the_budget_and_every_stego_keeps_it(tmp_path: Path) -> None:
+    model = deepsteg.create_model("stegopnet", pretrained=True).eval()
+    cover = torch.cat([_img(64, 64, 13), _img(64, 64, 15)])
+    secret = torch.cat([_img(64, 64, 14), _img(64, 64, 16)])
+    with torch.no_grad():
+        plain = quantize(model.hide(cover, secret))
+    own = [float(psnr(plain[i], cover[i])) for i in range(2)]
+    same, info_same = refine(model, cover, [secret], steps=30)
+    looser, info_loose = refine(model, cover, [secret], steps=30, cover_psnr=min(own) - 2.0)
+    tighter, info_tight = refine(model, cover, [secret], steps=30, cover_psnr=max(own) + 2.0)
+    for i in range(2):
+        write_png(looser[i], tmp_path / f"l{i}.png")
+        received = read_image(tmp_path / f"l{i}.png")
+        assert float(psnr(received, cover[i])) >= min(own) - 2.0  # the floor holds on the PNG
+        assert float(psnr(tighter[i], cover[i])) >= max(own) + 2.0
+        # more distortion, more secret; less, less — and "before" is the network's stego in all three
+        assert info_loose["secret_psnr_after"][i] > info_same["secret_psnr_after"][i] + 0.5
+        assert info_tight["secret_psnr_after"][i] < info_same["secret_psnr_after"][i]
+        assert info_tight["secret_psnr_before"][i] == pytest.approx(info_same["secret_psnr_before"][i], abs=1e-4)
+    with pytest.raises(ModelError, match="needs refinement steps"):
+        refine(model, cover, [secret], steps=0, cover_psnr=40.0)
+    with pytest.raises(ModelError, match="between 10 and 60"):
+        refine(model, cover, [secret], steps=5, cover_psnr=float("nan"))
+
+
+@needs_stegopnet
+def test_cli_cover_psnr(tmp_path: Path, make_png) -> None:  # noqa: ANN001
+    cover, secret = make_png("c.png", 48, 64, seed=17), make_png("s.png", 48, 64, seed=18)
+    runner = CliRunner()
+    r = runner.invoke(app, ["hide", str(cover), str(secret), "-o", str(tmp_path / "a.png"), "--refine", "20",
+                            "--cover-psnr", "33"])
+    assert r.exit_code == 0, r.output
+    assert float(psnr(read_image(tmp_path / "a.png"), read_image(cover))) >= 33.0
+    for extra, msg in ((["--refine", "0", "--cover-psnr", "35"], "needs refinement steps"),
+                       (["--cover-psnr", "95"], "between 10 and 60")):
+        bad = runner.invoke(app, ["hide", str(cover), str(secret), "-o", str(tmp_path / "x.png"), *extra])
+        assert bad.exit_code == 1 and msg in bad.stderr and not (tmp_path / "x.png").exists(), bad.output

@@ -24,7 +24,7 @@ from deepsteg import metrics
 from deepsteg.errors import DeepstegError, ImageWriteError
 from deepsteg.io import fit_to, list_images, quantize, read_image, write_png
 from deepsteg.models.base import ImageHider
-from deepsteg.refine import check_refinable, refine
+from deepsteg.refine import check_cover_psnr, check_refinable, refine
 
 
 @dataclass
@@ -204,12 +204,15 @@ def _out_name(out_dir: Path, root: Path, p: Path, suffix: str = "") -> Path:
 def hide_folder(model: ImageHider, covers: str | os.PathLike[str], secrets: str | os.PathLike[str],
                 out_dir: str | os.PathLike[str], batch_size: int = 8, device: str | torch.device = "cpu",
                 fit: str = "resize", workers: int = 0, overwrite: bool = False, progress: bool = False,
-                tile: int | None = None, key: str | None = None, refine_steps: int = 0) -> BatchSummary:
+                tile: int | None = None, key: str | None = None, refine_steps: int = 0,
+                cover_psnr: float | None = None) -> BatchSummary:
     """Hide secret images in every cover of a folder; cover ``i`` (sorted) carries secret(s)
     ``(i·k + j) mod n_secrets`` — secrets are reused in order when there are fewer than covers. ``key``: the
-    passphrase of a keyed model. ``refine_steps``: refine each stego for the revealer (:mod:`deepsteg.refine`)."""
+    passphrase of a keyed model. ``refine_steps``: refine each stego for the revealer (:mod:`deepsteg.refine`),
+    within ``cover_psnr`` dB if given (else the network's own distortion)."""
     _check_model(model, key)
     check_refinable(model, refine_steps)
+    check_cover_psnr(cover_psnr, refine_steps)
     covers, secrets, out = Path(covers), Path(secrets), Path(out_dir)
     cover_files, secret_files = _prepare(out, covers, secrets)
     k = model.num_secrets
@@ -239,7 +242,8 @@ def hide_folder(model: ImageHider, covers: str | os.PathLike[str], secrets: str 
             stego = model.hide(cover_d, *secrets, tile=tile, key=key)
         after = None
         if refine_steps:
-            stego, info = refine(model, cover_d, secrets, stego, refine_steps, key=key, tile=tile)
+            stego, info = refine(model, cover_d, secrets, stego, refine_steps, key=key, tile=tile,
+                                 cover_psnr=cover_psnr)
             after = info["secret_psnr_after"]
         stego = stego.cpu()
         errors = []

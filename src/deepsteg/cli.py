@@ -126,6 +126,9 @@ DeviceOpt = Annotated[str, typer.Option(help="cpu, cuda or auto.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Allow the output to overwrite an input file.")]
 TileOpt = Annotated[Optional[int], typer.Option(help="Tile size for large images (0: whole image; default: "
                                                      "automatic — whole up to the model's limit, then tiles).")]
+CoverPsnrOpt = Annotated[Optional[float], typer.Option(
+    "--cover-psnr", help="With refinement: keep every stego's cover PSNR (dB, 8-bit) at least this instead of the "
+                         "network's own; lower spends more on the secret, higher gives a cleaner cover.")]
 
 
 def _peak_mb() -> str:
@@ -268,10 +271,11 @@ def hide(
     tile: TileOpt = None,
     refine: Annotated[str, typer.Option(
         "--refine", help="Optimise the stego for the model's own revealer for N steps (the cover distortion kept "
-                         "within the network's; README 'Refinement'). auto: 50 steps for images the model refines "
-                         "in about half a minute on a CPU (StegoPNet: up to 0.5 MP; 1 MP on a GPU), none above, "
-                         "with a notice; 0: the network alone.")] =
+                         "within the network's; README 'Refinement'). auto: steps for about half a minute on a CPU "
+                         "- 50 at the model's limit (StegoPNet: 0.5 MP; 1 MP on a GPU), up to 200 for smaller "
+                         "images - none above the limit, with a notice; 0: the network alone.")] =
     "auto",
+    cover_psnr: CoverPsnrOpt = None,
 ) -> None:
     """Hide SECRETS (images), or a file or text (--file, --text), inside COVER; save the stego as an 8-bit PNG."""
     with _user_errors():
@@ -316,6 +320,9 @@ def hide(
                 s = net.as_secret(s)
             ss.append(fit_to(s, tuple(c.shape[-2:]), fit, what=f"secret {p.name}"))
         steps = _refine_steps(refine, net, c, dev)
+        from deepsteg.refine import check_cover_psnr
+
+        check_cover_psnr(cover_psnr, steps)
         cover_d, secrets_d = c[None].to(dev), [s[None].to(dev) for s in ss]
         t0 = time.perf_counter()
         with torch.inference_mode():
@@ -326,7 +333,8 @@ def hide(
             from deepsteg.refine import refine as refine_stego
 
             t1 = time.perf_counter()
-            stego, info = refine_stego(net, cover_d, secrets_d, stego, steps, key=key, tile=tile)
+            stego, info = refine_stego(net, cover_d, secrets_d, stego, steps, key=key, tile=tile,
+                                       cover_psnr=cover_psnr)
             dt_refine = time.perf_counter() - t1
         stego = stego.cpu()
         write_png(stego[0], output, inputs=inputs, force=force)
@@ -339,17 +347,15 @@ def hide(
 
 
 def _refine_steps(value: str, net, cover, dev) -> int:  # noqa: ANN001 - model, cover tensor, torch device
-    """--refine: 'auto' (50 steps for images the model refines in about half a minute: up to
-    ``refine_auto_pixels`` on a CPU, ``max_whole_pixels`` on a GPU; else 0 with a notice), or a number of steps."""
-    from deepsteg.refine import DEFAULT_STEPS, check_refinable
+    """--refine: 'auto' (:func:`deepsteg.refine.auto_steps`: about half a minute's steps for images up to the
+    model's limit on this device; 0 with a notice above it), or a number of steps."""
+    from deepsteg.refine import DEFAULT_STEPS, auto_steps, check_refinable
 
     v = value.strip().lower()
     if v == "auto":
-        if not getattr(net, "refinable", False):
-            return 0
-        limit = net.max_whole_pixels if dev.type == "cuda" else min(net.refine_auto_pixels, net.max_whole_pixels)
-        if cover.shape[-2] * cover.shape[-1] <= limit:
-            return DEFAULT_STEPS
+        steps, limit = auto_steps(net, cover.shape[-2], cover.shape[-1], dev.type == "cuda")
+        if steps or not limit:
+            return steps
         from deepsteg.io import notice
 
         notice(f"{cover.shape[-1]}×{cover.shape[-2]} is over the {limit / 1e6:.2f} MP that {net.model_name} refines "
@@ -524,6 +530,7 @@ def hide_batch(
     refine: Annotated[int, typer.Option(
         "--refine", help="Refine each stego for N steps, as `hide --refine N` (default 0 here: a folder run is "
                          "about throughput; refinement costs seconds per image on a CPU).")] = 0,
+    cover_psnr: CoverPsnrOpt = None,
 ) -> None:
     """Hide secrets in a whole folder of covers (resumable: finished outputs are skipped)."""
     with _user_errors():
@@ -535,7 +542,8 @@ def hide_batch(
             raise DeepstegError(f"--fit must be resize or error, not {fit!r}")
         net, dev = _load_model(model, weights, device)
         res = hide_folder(net, covers, secrets, output, batch_size, dev, fit, workers, overwrite,
-                          sys.stderr.isatty(), tile, key=_model_key(net, passphrase), refine_steps=refine)
+                          sys.stderr.isatty(), tile, key=_model_key(net, passphrase), refine_steps=refine,
+                          cover_psnr=cover_psnr)
         _finish_batch(res, f"hide-batch {output}")
 
 
@@ -580,6 +588,7 @@ def evaluate(
     refine: Annotated[int, typer.Option(
         "--refine", help="Refine each stego for N steps before saving it, as `hide --refine N` does (default 0: "
                          "the network alone, the papers' protocol).")] = 0,
+    cover_psnr: CoverPsnrOpt = None,
 ) -> None:
     """Hide, save the 8-bit PNG, re-read and reveal over a folder; print per-image and mean figures."""
     with _user_errors():
@@ -597,8 +606,9 @@ def evaluate(
             check_output_path(json_path, [], suffixes=(".json",))
         net, dev = _load_model(model, weights, device)
         res = evaluate_folder(net, data, size=size, limit=limit, progress=sys.stderr.isatty(), device=dev,
-                              refine_steps=refine)
+                              refine_steps=refine, cover_psnr=cover_psnr)
         how = f", refined {refine} steps" if refine else ""
+        how += f" within cover PSNR {cover_psnr:g} dB" if cover_psnr is not None else ""
         table = Table(title=f"{net.model_name} on {', '.join(map(str, data))} ({size}×{size}{how}, after PNG save)")
         cols = [("cover_psnr", "cover PSNR"), ("cover_ssim", "cover SSIM"), ("secret_psnr", "secret PSNR"),
                 ("secret_ssim", "secret SSIM"), ("float_cover_psnr", "float cover PSNR"),

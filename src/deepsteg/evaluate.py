@@ -26,7 +26,7 @@ from deepsteg.errors import ImageReadError
 from deepsteg.io import list_images, notice, quantize, read_image, write_png
 from deepsteg.models.base import ImageHider
 from deepsteg.models.message import MessageModel
-from deepsteg.refine import check_refinable, refine
+from deepsteg.refine import check_cover_psnr, check_refinable, refine
 #: The passphrase keyed models are validated and evaluated with (any fixed one would do), and another one.
 EVAL_KEY = "deepsteg evaluation key"
 WRONG_KEY = "not the passphrase"
@@ -41,6 +41,7 @@ class EvalResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     refine: int = 0  # refinement steps per stego (0: the network alone)
+    cover_psnr_budget: float | None = None  # refinement's cover PSNR floor (None: the network's own distortion)
 
     def means(self) -> dict[str, float]:
         keys = [k for k in self.rows[0] if isinstance(self.rows[0][k], float)] if self.rows else []
@@ -56,6 +57,8 @@ class EvalResult:
         out["size"] = self.size
         if self.refine:
             out["refine"] = self.refine
+        if self.cover_psnr_budget is not None:
+            out["refine_cover_psnr"] = self.cover_psnr_budget
         out["seconds"] = round(self.seconds, 3)
         out["images"] = self.rows
         return out
@@ -70,15 +73,17 @@ def _finite(x: torch.Tensor) -> float:
 def evaluate_folder(
     model: ImageHider, folders: Sequence[str | os.PathLike[str]] | str | os.PathLike[str], size: int = 256,
     limit: int | None = None, progress: bool = False, device: str | torch.device = "cpu",
-    keep_dir: str | os.PathLike[str] | None = None, refine_steps: int = 0,
+    keep_dir: str | os.PathLike[str] | None = None, refine_steps: int = 0, cover_psnr: float | None = None,
 ) -> EvalResult:
     """Run the evaluation protocol above; returns per-image rows (after a real PNG round trip).
 
     ``keep_dir``: also keep each 8-bit stego there as ``{i}.png`` (``deepsteg bench`` runs its detectors on them).
     ``refine_steps``: refine each stego for the revealer first (:func:`deepsteg.refine.refine`); the stego is then
-    already 8-bit, so the *float* figures equal the rounded ones.
+    already 8-bit, so the *float* figures equal the rounded ones. ``cover_psnr``: refine within that cover PSNR
+    instead of the network's own distortion (needs ``refine_steps``).
     """
     check_refinable(model, refine_steps)
+    check_cover_psnr(cover_psnr, refine_steps)
     folders = [folders] if isinstance(folders, (str, os.PathLike)) else list(folders)
     files = list_images(*folders)
     n = len(files)
@@ -91,7 +96,7 @@ def evaluate_folder(
         raise ImageReadError(f"{model.model_name} hides {k} images: evaluate needs at least {k + 1} images (a cover "
                              f"and {k} different secrets) in {', '.join(map(str, folders))}; found {n}")
     model.eval()
-    result = EvalResult(model.model_name, size, refine=refine_steps)
+    result = EvalResult(model.model_name, size, refine=refine_steps, cover_psnr_budget=cover_psnr)
     count = n if limit is None else min(n, limit)
     it = range(count)
     if progress:
@@ -120,7 +125,7 @@ def evaluate_folder(
             key = EVAL_KEY if model.keyed else None
             stego = model.hide(cover, *secrets, key=key)
             if refine_steps:
-                stego, _ = refine(model, cover, secrets, stego, refine_steps, key=key)
+                stego, _ = refine(model, cover, secrets, stego, refine_steps, key=key, cover_psnr=cover_psnr)
             path = write_png(stego[0], Path(tmp) / f"{i}.png")
             stego_file = read_image(path)[None].to(device)  # the 8-bit stego a receiver gets
             revealed = [quantize(r) for r in model.reveal(stego_file, key=key)]

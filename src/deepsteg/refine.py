@@ -38,6 +38,9 @@ from deepsteg.tiling import tile_grid
 
 #: Default number of refinement steps (CLI ``--refine``): most of the gain, measured on corpus/val (README).
 DEFAULT_STEPS = 50
+#: ``--refine auto`` spends about the time of DEFAULT_STEPS on the model's largest auto-refined image: smaller
+#: images get proportionally more steps, up to this many (StegoPNet at 256² on 2 CPU cores: 200 steps, ~13 s).
+AUTO_MAX_STEPS = 200
 #: Adam's step size in [0, 1] pixel units (≈ 0.5/255), decayed to zero by a cosine over the steps.
 DEFAULT_LR = 2e-3
 
@@ -52,15 +55,29 @@ def check_refinable(model, steps: int, name: str | None = None) -> None:  # noqa
         raise ModelError(f"{who} cannot be refined (its reveal has no gradient)")
 
 
+def auto_steps(model, h: int, w: int, cuda: bool = False) -> tuple[int, int]:  # noqa: ANN001 - an ImageHider
+    """``--refine auto`` for an h×w image: (steps, pixel limit). Images up to the model's limit (its
+    ``refine_auto_pixels`` on a CPU, ``max_whole_pixels`` on a GPU) get DEFAULT_STEPS × limit / pixels steps,
+    between DEFAULT_STEPS and AUTO_MAX_STEPS: about the same time for every size. 0 steps above the limit."""
+    if not getattr(model, "refinable", False):
+        return 0, 0
+    limit = model.max_whole_pixels if cuda else min(model.refine_auto_pixels, model.max_whole_pixels)
+    pixels = h * w
+    if pixels > limit:
+        return 0, limit
+    return max(DEFAULT_STEPS, min(AUTO_MAX_STEPS, round(DEFAULT_STEPS * limit / pixels))), limit
+
+
 def _per_image_mse(a: Tensor, b: Tensor) -> Tensor:
     return (a.float() - b.float()).pow(2).flatten(1).mean(1)
 
 
 def _refine_window(model, cover: Tensor, secrets: Sequence[Tensor],  # noqa: ANN001 - an ImageHider
                    stego: Tensor, key: Sequence[Tensor], steps: int, lr: float, core: tuple[int, int, int, int] | None,
-                   ssim_weight: float = 0.0) -> tuple[Tensor, Tensor, Tensor]:
+                   ssim_weight: float = 0.0, budget_mse: float | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Refine ``stego`` (N×3×h×w, one window) in the model's refinement space; only the ``core`` rectangle
-    (window coordinates) may change and counts in the loss. Returns (8-bit stego, reveal MSE before, after)."""
+    (window coordinates) may change and counts in the loss. ``budget_mse``: the cover distortion allowed (mean
+    squared error in [0, 1] units; default the network's own). Returns (8-bit stego, reveal MSE before, after)."""
     n = cover.shape[0]
     y0, y1, x0, x1 = core if core is not None else (0, cover.shape[-2], 0, cover.shape[-1])
 
@@ -70,24 +87,36 @@ def _refine_window(model, cover: Tensor, secrets: Sequence[Tensor],  # noqa: ANN
     start = quantize(stego)
     param0, to_stego = model.refine_space(cover, start)
     anchor, _ = model.refine_space(cover, cover)  # the cover in the same space: the projection's centre
-    budget = _per_image_mse(in_core(start), in_core(cover)).clamp_min(1e-12)
+    own = _per_image_mse(in_core(start), in_core(cover)).clamp_min(1e-12)
+    strict = budget_mse is not None  # a budget the caller set is a promise about the 8-bit stego: checked per step
+    budget = own if not strict else torch.full_like(own, budget_mse)
+    # projecting the float stego into the budget leaves its rounding error on top: aim a little inside
+    target = budget if not strict else (budget - 0.2 / 255**2).clamp_min(0.25 * budget)
     mask = torch.zeros_like(param0[:, :1])
     mask[..., y0:y1, x0:x1] = 1.0
     # channels_last, as the CLI's convolutions run (about 10 % faster per step on our CPU than a contiguous input)
     fmt = torch.channels_last if param0.dim() == 4 and param0.shape[1] > 1 else torch.contiguous_format
-    param = param0.detach().clone(memory_format=fmt).requires_grad_(True)
-    opt = torch.optim.Adam([param], lr=lr)
-    best = start.detach().clone()
+    param = param0.detach().clone(memory_format=fmt)
     best_err = torch.full((n,), math.inf, device=cover.device)
     first_err = best_err.clone()
+    if strict:  # the network's stego may lie outside a tighter budget: start from its projection
+        with torch.no_grad():  # "before" is still the network's own stego
+            first_err = sum(_per_image_mse(in_core(r), in_core(s))
+                            for r, s in zip(model._reveal_padded(start, key), secrets))
+        _project(param, anchor, cover, to_stego, in_core, target, mask)
+    param.requires_grad_(True)
+    opt = torch.optim.Adam([param], lr=lr)
+    best = start.detach().clone()
     for t in range(steps + 1):
         stego_q = quantize(to_stego(param), straight_through=True)
         revealed = model._reveal_padded(stego_q, key)
         err = sum(_per_image_mse(in_core(r), in_core(s)) for r, s in zip(revealed, secrets))
         with torch.no_grad():  # the receiver's error for this 8-bit stego: keep each image's best
-            if t == 0:
+            if t == 0 and not strict:
                 first_err = err.detach().clone()
             better = err.detach() < best_err
+            if strict:
+                better &= _per_image_mse(in_core(stego_q), in_core(cover)) <= budget * (1 + 1e-6)
             best_err = torch.where(better, err.detach(), best_err)
             best[better] = stego_q.detach()[better]
         if t == steps:
@@ -104,19 +133,30 @@ def _refine_window(model, cover: Tensor, secrets: Sequence[Tensor],  # noqa: ANN
             g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * t / steps))
         param.grad.mul_(mask)
         opt.step()
-        with torch.no_grad():  # project back into the network's distortion budget, per image, on the core
-            param.clamp_(0.0, 1.0)
-            d = param - anchor
-            e = _per_image_mse(in_core(to_stego(param)), in_core(cover))
-            scale = torch.where(e > budget, (budget / e.clamp_min(1e-12)).sqrt(), torch.ones_like(e))
-            projected = (anchor + d * scale.view(-1, 1, 1, 1)).clamp(0.0, 1.0)
-            param.copy_(torch.where(mask.bool(), projected, param))  # the context outside the core stays
+        with torch.no_grad():  # project back into the distortion budget, per image, on the core
+            _project(param, anchor, cover, to_stego, in_core, target, mask)
+    if strict and not torch.isfinite(best_err).all():  # no step met the budget after rounding (a budget near 0)
+        raise ModelError(f"no 8-bit stego within the requested cover PSNR was found in {steps} steps")
     return quantize(best), first_err, best_err
+
+
+@torch.no_grad()
+def _project(param: Tensor, anchor: Tensor, cover: Tensor, to_stego, in_core,  # noqa: ANN001 - callables
+             budget: Tensor, mask: Tensor) -> None:
+    """Pull ``param`` towards ``anchor`` (the cover in refinement space) until the stego's squared error from
+    ``cover`` on the core is within ``budget`` per image, in place; the context outside the core mask stays."""
+    param.clamp_(0.0, 1.0)
+    d = param - anchor
+    e = _per_image_mse(in_core(to_stego(param)), in_core(cover))
+    scale = torch.where(e > budget, (budget / e.clamp_min(1e-12)).sqrt(), torch.ones_like(e))
+    projected = (anchor + d * scale.view(-1, 1, 1, 1)).clamp(0.0, 1.0)
+    param.copy_(torch.where(mask.bool(), projected, param))
 
 
 def refine(model, cover: Tensor, secrets: Sequence[Tensor], stego: Tensor | None = None,  # noqa: ANN001
            steps: int = DEFAULT_STEPS, lr: float = DEFAULT_LR, key: str | None = None,
-           tile: int | None = None, ssim_weight: float = 0.0) -> tuple[Tensor, dict[str, list[float]]]:
+           tile: int | None = None, ssim_weight: float = 0.0,
+           cover_psnr: float | None = None) -> tuple[Tensor, dict[str, list[float]]]:
     """Refine ``stego`` (default: ``model.hide(cover, *secrets)``) for ``model``'s own revealer.
 
     ``cover`` N×3×H×W and ``secrets`` as :meth:`ImageHider.hide` takes them. Returns the refined stego, already on
@@ -125,18 +165,34 @@ def refine(model, cover: Tensor, secrets: Sequence[Tensor], stego: Tensor | None
     ``ssim_weight`` > 0 adds ``w · (1 − SSIM(stego, cover))`` to the loss: the same distortion budget, spent where
     it disturbs the cover's structure less, at a price in reveal quality (``isgan`` on two val images: 0.01 gave
     cover SSIM +0.0035 for −0.05 dB of secret; 0.05 gave +0.010 for −2.0 dB).
+    ``cover_psnr``: the distortion budget as a cover PSNR (dB, 8-bit, per image) instead of the network's own:
+    lower spends more distortion on the secret, higher buys a cleaner cover. Every returned stego meets it after
+    rounding (the network's stego is first pulled into it); ``steps`` must then be more than 0.
     """
     check_refinable(model, steps or 1)  # 0 steps too: the result is returned as a refinement
+    budget = check_cover_psnr(cover_psnr, steps)
     # callable from inside inference mode (evaluate, the CLI): gradients are needed here, and tensors made in
     # inference mode cannot be saved for backward, so the inputs are copied out of it
     with torch.inference_mode(False), torch.enable_grad():
         cover, secrets = cover.clone(), [s.clone() for s in secrets]
         stego = None if stego is None else stego.clone()
-        return _refine(model, cover, secrets, stego, steps, lr, key, tile, ssim_weight)
+        return _refine(model, cover, secrets, stego, steps, lr, key, tile, ssim_weight, budget)
+
+
+def check_cover_psnr(cover_psnr: float | None, steps: int) -> float | None:
+    """``--cover-psnr``: None, or a PSNR in dB that refinement can keep (needs steps); returns its budget MSE."""
+    if cover_psnr is None:
+        return None
+    if not math.isfinite(cover_psnr) or not 10.0 <= cover_psnr <= 60.0:
+        raise ModelError(f"cover PSNR must be between 10 and 60 dB, not {cover_psnr}")
+    if steps <= 0:
+        raise ModelError("a cover PSNR is kept by refinement: it needs refinement steps (--refine N or auto)")
+    return 10 ** (-cover_psnr / 10)
 
 
 def _refine(model, cover: Tensor, secrets: Sequence[Tensor], stego: Tensor | None, steps: int,  # noqa: ANN001
-            lr: float, key: str | None, tile: int | None, ssim_weight: float) -> tuple[Tensor, dict[str, list[float]]]:
+            lr: float, key: str | None, tile: int | None, ssim_weight: float,
+            budget: float | None) -> tuple[Tensor, dict[str, list[float]]]:
     squeeze = cover.dim() == 3
     cover = model._check(cover, "cover")
     secrets = [model._check(s, f"secret {i + 1}") for i, s in enumerate(secrets)]
@@ -154,7 +210,7 @@ def _refine(model, cover: Tensor, secrets: Sequence[Tensor], stego: Tensor | Non
         p.requires_grad_(False)
     try:
         if not t:
-            out, before, after = _refine_window(model, cover, secrets, stego, k, steps, lr, None, ssim_weight)
+            out, before, after = _refine_window(model, cover, secrets, stego, k, steps, lr, None, ssim_weight, budget)
         else:  # the receiver's grid; each core refined in its context window, neighbours as refined so far
             out = quantize(stego).clone()
             before = torch.zeros(cover.shape[0], device=cover.device)
@@ -163,7 +219,7 @@ def _refine(model, cover: Tensor, secrets: Sequence[Tensor], stego: Tensor | Non
                 win = (..., slice(Y0, Y1), slice(X0, X1))
                 res, b, a = _refine_window(model, cover[win], [s[win] for s in secrets], out[win],
                                            [x[win] for x in k], steps, lr, (y0 - Y0, y1 - Y0, x0 - X0, x1 - X0),
-                                           ssim_weight)
+                                           ssim_weight, budget)
                 out[..., y0:y1, x0:x1] = res[..., y0 - Y0:y1 - Y0, x0 - X0:x1 - X0]
                 share = (y1 - y0) * (x1 - x0) / (h * w)  # error means over the whole image
                 before += b * share
@@ -181,4 +237,5 @@ def _refine(model, cover: Tensor, secrets: Sequence[Tensor], stego: Tensor | Non
     return (out[0] if squeeze else out), info
 
 
-__all__ = ["DEFAULT_LR", "DEFAULT_STEPS", "check_refinable", "refine"]
+__all__ = ["AUTO_MAX_STEPS", "DEFAULT_LR", "DEFAULT_STEPS", "auto_steps", "check_cover_psnr", "check_refinable",
+           "refine"]
