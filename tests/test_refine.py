@@ -220,14 +220,54 @@ def test_cover_psnr_sets_the_budget_and_every_stego_keeps_it(tmp_path: Path) -> 
 
 
 @needs_stegopnet
-def test_cli_cover_psnr(tmp_path: Path, make_png) -> None:  # noqa: ANN001
+def test_cover_psnr_holds_tile_by_tile_and_for_isgan_luma_refinement() -> None:
+    model = deepsteg.create_model("stegopnet", pretrained=True).eval()
+    cover, secret = _img(48, 96, 3), _img(48, 96, 4)
+    with torch.no_grad():
+        plain = quantize(model.hide(cover, secret, tile=32))
+        network = float(psnr(quantize(model.reveal(plain, tile=32)[0]), secret))
+    own = float(psnr(plain, cover))
+    for floor in (own - 3.0, own + 2.0):  # 2×3 tiles, each core within the floor → the image within it
+        stego, info = refine(model, cover, [secret], steps=15, tile=32, cover_psnr=floor)
+        assert float(psnr(stego, cover)) >= floor
+        assert info["secret_psnr_before"][0] == pytest.approx(network, abs=1e-3)  # the network's, in both
+    if not has_pretrained("isgan"):
+        return
+    isgan = deepsteg.create_model("isgan", pretrained=True).eval()
+    grey = isgan.as_secret(secret[..., :48, :48])
+    with torch.no_grad():
+        own = float(psnr(quantize(isgan.hide(cover[..., :48, :48], grey)), cover[..., :48, :48]))
+    stego, _ = refine(isgan, cover[..., :48, :48], [grey], steps=10, cover_psnr=own + 2.0)
+    assert float(psnr(stego, cover[..., :48, :48])) >= own + 2.0
+
+
+@needs_stegopnet
+def test_cover_psnr_out_of_reach_is_a_clear_error() -> None:
+    model = deepsteg.create_model("stegopnet", pretrained=True).eval()
+    cover = (_img(32, 32, 21) + 0.45 / 255).clamp(0, 1)  # between 8-bit levels: rounding alone costs ~55 dB
+    with pytest.raises(ModelError, match="out of reach"):
+        refine(model, cover, [_img(32, 32, 22)], steps=3, cover_psnr=58.0)
+
+
+@needs_stegopnet
+def test_cli_cover_psnr(tmp_path: Path, make_png, monkeypatch) -> None:  # noqa: ANN001
+    from deepsteg.models.stegopnet import StegoPNet
+
     cover, secret = make_png("c.png", 48, 64, seed=17), make_png("s.png", 48, 64, seed=18)
     runner = CliRunner()
-    r = runner.invoke(app, ["hide", str(cover), str(secret), "-o", str(tmp_path / "a.png"), "--refine", "20",
-                            "--cover-psnr", "33"])
+    base = ["hide", str(cover), str(secret), "--refine", "20"]
+    r = runner.invoke(app, [*base, "-o", str(tmp_path / "a.png")])
     assert r.exit_code == 0, r.output
-    assert float(psnr(read_image(tmp_path / "a.png"), read_image(cover))) >= 33.0
+    own = float(psnr(read_image(tmp_path / "a.png"), read_image(cover)))
+    r = runner.invoke(app, [*base, "-o", str(tmp_path / "b.png"), "--cover-psnr", f"{own + 3:.2f}"])
+    assert r.exit_code == 0, r.output
+    assert float(psnr(read_image(tmp_path / "b.png"), read_image(cover))) >= own + 3 - 0.005  # the printed floor
+    monkeypatch.setattr(StegoPNet, "refine_auto_pixels", 32 * 32)
     for extra, msg in ((["--refine", "0", "--cover-psnr", "35"], "needs refinement steps"),
-                       (["--cover-psnr", "95"], "between 10 and 60")):
+                       (["--cover-psnr", "95"], "between 10 and 60"),
+                       (["--cover-psnr", "35"], "give --refine N"),  # auto: over the (patched) size limit
+                       (["--model", "lsb3", "--cover-psnr", "35"], "cannot be refined")):
         bad = runner.invoke(app, ["hide", str(cover), str(secret), "-o", str(tmp_path / "x.png"), *extra])
-        assert bad.exit_code == 1 and msg in bad.stderr and not (tmp_path / "x.png").exists(), bad.output
+        assert bad.exit_code == 1 and msg in bad.stderr and not (tmp_path / "x.png").exists(), (extra, bad.output)
+    bad = runner.invoke(app, ["hide", str(cover), "--text", "hi", "-o", str(tmp_path / "x.png"), "--cover-psnr", "35"])
+    assert bad.exit_code == 1 and "apply to secret images" in bad.stderr and not (tmp_path / "x.png").exists()

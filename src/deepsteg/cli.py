@@ -289,6 +289,9 @@ def hide(
         if (file is not None) + (text is not None) + bool(secrets) != 1:
             raise DeepstegError("give exactly one thing to hide: secret image(s), --file PAYLOAD or --text TEXT")
         if file is not None or text is not None:
+            if cover_psnr is not None or refine.strip().lower() not in ("auto", "0"):
+                raise DeepstegError("--refine and --cover-psnr apply to secret images; files and text are hidden "
+                                    "as bits by a message model, which is not refined")
             check_output_path(output, [cover] + ([file] if file is not None else []), force)
             data = _read_payload(file) if file is not None else _encode_text(text)  # type: ignore[arg-type]
             what = f"file {file.name}" if file is not None else "text"
@@ -319,9 +322,12 @@ def hide(
                 notice(f"{p.name}: {net.model_name} hides a grey secret; colour converted to grey (BT.601 luma)")
                 s = net.as_secret(s)
             ss.append(fit_to(s, tuple(c.shape[-2:]), fit, what=f"secret {p.name}"))
-        steps = _refine_steps(refine, net, c, dev)
-        from deepsteg.refine import check_cover_psnr
+        from deepsteg.refine import check_cover_psnr, check_refinable
 
+        if cover_psnr is not None:  # its range and the model first, then whether there will be steps
+            check_cover_psnr(cover_psnr, 1)
+            check_refinable(net, 1)
+        steps = _refine_steps(refine, net, c, dev, needed=cover_psnr is not None)
         check_cover_psnr(cover_psnr, steps)
         cover_d, secrets_d = c[None].to(dev), [s[None].to(dev) for s in ss]
         t0 = time.perf_counter()
@@ -346,9 +352,10 @@ def hide(
                   f"(the network alone: {info['secret_psnr_before'][0]:.2f} dB)")
 
 
-def _refine_steps(value: str, net, cover, dev) -> int:  # noqa: ANN001 - model, cover tensor, torch device
+def _refine_steps(value: str, net, cover, dev, needed: bool = False) -> int:  # noqa: ANN001 - model, tensor, device
     """--refine: 'auto' (:func:`deepsteg.refine.auto_steps`: about half a minute's steps for images up to the
-    model's limit on this device; 0 with a notice above it), or a number of steps."""
+    model's limit on this device; 0 with a notice above it, or an error when ``needed`` by --cover-psnr), or a
+    number of steps."""
     from deepsteg.refine import DEFAULT_STEPS, auto_steps, check_refinable
 
     v = value.strip().lower()
@@ -356,6 +363,10 @@ def _refine_steps(value: str, net, cover, dev) -> int:  # noqa: ANN001 - model, 
         steps, limit = auto_steps(net, cover.shape[-2], cover.shape[-1], dev.type == "cuda")
         if steps or not limit:
             return steps
+        if needed:
+            raise DeepstegError(f"--cover-psnr is kept by refinement, and {cover.shape[-1]}×{cover.shape[-2]} is over "
+                                f"the {limit / 1e6:.2f} MP that {net.model_name} refines by default on this device: "
+                                "give --refine N")
         from deepsteg.io import notice
 
         notice(f"{cover.shape[-1]}×{cover.shape[-2]} is over the {limit / 1e6:.2f} MP that {net.model_name} refines "

@@ -72,17 +72,29 @@ def _per_image_mse(a: Tensor, b: Tensor) -> Tensor:
     return (a.float() - b.float()).pow(2).flatten(1).mean(1)
 
 
+def _reveal_err(model, stego: Tensor, secrets: Sequence[Tensor],  # noqa: ANN001 - an ImageHider, a crop
+                key: Sequence[Tensor], in_core) -> Tensor:
+    """Per-image reveal MSE of ``stego`` (summed over the secrets) on the core."""
+    return sum(_per_image_mse(in_core(r), in_core(s)) for r, s in zip(model._reveal_padded(stego, key), secrets))
+
+
 def _refine_window(model, cover: Tensor, secrets: Sequence[Tensor],  # noqa: ANN001 - an ImageHider
                    stego: Tensor, key: Sequence[Tensor], steps: int, lr: float, core: tuple[int, int, int, int] | None,
-                   ssim_weight: float = 0.0, budget_mse: float | None = None) -> tuple[Tensor, Tensor, Tensor]:
+                   ssim_weight: float = 0.0, budget_mse: float | None = None,
+                   network: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Refine ``stego`` (N×3×h×w, one window) in the model's refinement space; only the ``core`` rectangle
     (window coordinates) may change and counts in the loss. ``budget_mse``: the cover distortion allowed (mean
-    squared error in [0, 1] units; default the network's own). Returns (8-bit stego, reveal MSE before, after)."""
+    squared error in [0, 1] units; default the network's own). ``network``: the network's own stego for this window
+    (default ``stego``), whose reveal error is reported as "before". Returns (8-bit stego, reveal MSE before,
+    after)."""
     n = cover.shape[0]
     y0, y1, x0, x1 = core if core is not None else (0, cover.shape[-2], 0, cover.shape[-1])
 
     def in_core(x: Tensor) -> Tensor:
         return x[..., y0:y1, x0:x1]
+
+    def cover_mse(x: Tensor) -> Tensor:  # in float64: the budget check must not round in the stego's favour
+        return (in_core(x).double() - in_core(cover).double()).pow(2).flatten(1).mean(1)
 
     start = quantize(stego)
     param0, to_stego = model.refine_space(cover, start)
@@ -90,19 +102,21 @@ def _refine_window(model, cover: Tensor, secrets: Sequence[Tensor],  # noqa: ANN
     own = _per_image_mse(in_core(start), in_core(cover)).clamp_min(1e-12)
     strict = budget_mse is not None  # a budget the caller set is a promise about the 8-bit stego: checked per step
     budget = own if not strict else torch.full_like(own, budget_mse)
-    # projecting the float stego into the budget leaves its rounding error on top: aim a little inside
+    # projecting the float stego into a set budget leaves its rounding error on top: aim a little inside, then
+    # steer the aim each step by how far the rounded stego landed from the budget
     target = budget if not strict else (budget - 0.2 / 255**2).clamp_min(0.25 * budget)
     mask = torch.zeros_like(param0[:, :1])
     mask[..., y0:y1, x0:x1] = 1.0
+    with torch.no_grad():
+        first_err = _reveal_err(model, start if network is None else quantize(network), secrets, key, in_core)
+        # the stego as it is is a candidate too, wherever it meets the budget: never worse than the network's
+        best_err = first_err.clone() if network is None else _reveal_err(model, start, secrets, key, in_core)
+        if strict:
+            best_err = torch.where(cover_mse(start) <= budget_mse, best_err, torch.full_like(best_err, math.inf))
     # channels_last, as the CLI's convolutions run (about 10 % faster per step on our CPU than a contiguous input)
     fmt = torch.channels_last if param0.dim() == 4 and param0.shape[1] > 1 else torch.contiguous_format
     param = param0.detach().clone(memory_format=fmt)
-    best_err = torch.full((n,), math.inf, device=cover.device)
-    first_err = best_err.clone()
     if strict:  # the network's stego may lie outside a tighter budget: start from its projection
-        with torch.no_grad():  # "before" is still the network's own stego
-            first_err = sum(_per_image_mse(in_core(r), in_core(s))
-                            for r, s in zip(model._reveal_padded(start, key), secrets))
         _project(param, anchor, cover, to_stego, in_core, target, mask)
     param.requires_grad_(True)
     opt = torch.optim.Adam([param], lr=lr)
@@ -112,11 +126,12 @@ def _refine_window(model, cover: Tensor, secrets: Sequence[Tensor],  # noqa: ANN
         revealed = model._reveal_padded(stego_q, key)
         err = sum(_per_image_mse(in_core(r), in_core(s)) for r, s in zip(revealed, secrets))
         with torch.no_grad():  # the receiver's error for this 8-bit stego: keep each image's best
-            if t == 0 and not strict:
-                first_err = err.detach().clone()
             better = err.detach() < best_err
             if strict:
-                better &= _per_image_mse(in_core(stego_q), in_core(cover)) <= budget * (1 + 1e-6)
+                landed = cover_mse(stego_q)
+                better &= landed <= budget_mse
+                ratio = (budget_mse / landed.clamp_min(1e-15)).sqrt().to(target.dtype)
+                target = (target * ratio).clamp(0.05 * budget, budget)
             best_err = torch.where(better, err.detach(), best_err)
             best[better] = stego_q.detach()[better]
         if t == steps:
@@ -135,8 +150,11 @@ def _refine_window(model, cover: Tensor, secrets: Sequence[Tensor],  # noqa: ANN
         opt.step()
         with torch.no_grad():  # project back into the distortion budget, per image, on the core
             _project(param, anchor, cover, to_stego, in_core, target, mask)
-    if strict and not torch.isfinite(best_err).all():  # no step met the budget after rounding (a budget near 0)
-        raise ModelError(f"no 8-bit stego within the requested cover PSNR was found in {steps} steps")
+    missed = [i + 1 for i, e in enumerate(best_err.tolist()) if not math.isfinite(e)]
+    if missed:  # no step met a set budget after rounding
+        psnr = -10 * math.log10(budget_mse)  # type: ignore[arg-type]
+        raise ModelError(f"no 8-bit stego within cover PSNR {psnr:g} dB was found in {steps} steps for image "
+                         f"{', '.join(map(str, missed))} of the batch; ask for a lower --cover-psnr")
     return quantize(best), first_err, best_err
 
 
@@ -186,7 +204,7 @@ def check_cover_psnr(cover_psnr: float | None, steps: int) -> float | None:
     if not math.isfinite(cover_psnr) or not 10.0 <= cover_psnr <= 60.0:
         raise ModelError(f"cover PSNR must be between 10 and 60 dB, not {cover_psnr}")
     if steps <= 0:
-        raise ModelError("a cover PSNR is kept by refinement: it needs refinement steps (--refine N or auto)")
+        raise ModelError("a cover PSNR is kept by refinement: it needs refinement steps (--refine N)")
     return 10 ** (-cover_psnr / 10)
 
 
@@ -200,6 +218,12 @@ def _refine(model, cover: Tensor, secrets: Sequence[Tensor], stego: Tensor | Non
         if stego is None:
             stego = model.hide(cover, *secrets, key=key, tile=tile)
         stego = model._check(stego, "stego")
+    if budget is not None:  # a cover that is not 8-bit (upscaled, 16-bit) sets a floor on any 8-bit stego's error
+        floor = _per_image_mse(quantize(cover), cover).double()
+        if bool((floor > budget).any()):
+            best = -10 * math.log10(max(float(floor.max()), 1e-30))
+            raise ModelError(f"cover PSNR {-10 * math.log10(budget):g} dB is out of reach: rounding this cover to "
+                             f"8 bits alone gives {best:.2f} dB")
     k = model._key_input(key, cover)
     h, w = cover.shape[-2:]
     t = model._tile_for(h, w, tile)
@@ -212,14 +236,15 @@ def _refine(model, cover: Tensor, secrets: Sequence[Tensor], stego: Tensor | Non
         if not t:
             out, before, after = _refine_window(model, cover, secrets, stego, k, steps, lr, None, ssim_weight, budget)
         else:  # the receiver's grid; each core refined in its context window, neighbours as refined so far
-            out = quantize(stego).clone()
+            network = quantize(stego)  # "before" is the network's stego, without refined neighbours
+            out = network.clone()
             before = torch.zeros(cover.shape[0], device=cover.device)
             after = torch.zeros_like(before)
             for (y0, y1, x0, x1), (Y0, Y1, X0, X1) in tile_grid(h, w, t, model.tile_margin, model.size_multiple):
                 win = (..., slice(Y0, Y1), slice(X0, X1))
                 res, b, a = _refine_window(model, cover[win], [s[win] for s in secrets], out[win],
                                            [x[win] for x in k], steps, lr, (y0 - Y0, y1 - Y0, x0 - X0, x1 - X0),
-                                           ssim_weight, budget)
+                                           ssim_weight, budget, network=network[win])
                 out[..., y0:y1, x0:x1] = res[..., y0 - Y0:y1 - Y0, x0 - X0:x1 - X0]
                 share = (y1 - y0) * (x1 - x0) / (h * w)  # error means over the whole image
                 before += b * share
