@@ -171,7 +171,7 @@ def test_cli_auto_refines_small_images_and_says_when_it_does_not(tmp_path: Path,
     r = runner.invoke(app, ["hide", str(cover), str(secret), "-o", str(tmp_path / "d.png")])
     assert r.exit_code == 0, r.output
     assert "refined 100 steps" in r.stdout
-    monkeypatch.setattr(StegoPNet, "refine_auto_pixels", 32 * 32)
+    monkeypatch.setattr(StegoPNet, "refine_auto_pixels", 16 * 16)  # 48² would get under 20 steps
     r = runner.invoke(app, ["hide", str(cover), str(secret), "-o", str(tmp_path / "b.png")])
     assert r.exit_code == 0, r.output
     assert "refined" not in r.stdout and "refines by default" in r.stderr
@@ -180,16 +180,19 @@ def test_cli_auto_refines_small_images_and_says_when_it_does_not(tmp_path: Path,
 
 
 def test_auto_steps_spend_about_the_same_time_on_every_size() -> None:
-    from deepsteg.refine import AUTO_MAX_STEPS, DEFAULT_STEPS, auto_steps
+    from deepsteg.refine import AUTO_MAX_STEPS, AUTO_MIN_STEPS, DEFAULT_STEPS, auto_steps
 
     model = deepsteg.create_model("stegopnet")
-    limit = model.refine_auto_pixels
-    assert auto_steps(model, 1, limit) == (DEFAULT_STEPS, limit)  # at the limit: the default
-    assert auto_steps(model, 2, limit // 4) == (2 * DEFAULT_STEPS, limit)  # half the pixels, twice the steps
+    ref = model.refine_auto_pixels
+    limit = DEFAULT_STEPS * ref // AUTO_MIN_STEPS  # the largest image auto refines
+    assert auto_steps(model, 1, ref) == (DEFAULT_STEPS, limit)  # the reference size: the default
+    assert auto_steps(model, 2, ref // 4) == (2 * DEFAULT_STEPS, limit)  # half the pixels, twice the steps
+    assert auto_steps(model, 2, ref) == (DEFAULT_STEPS // 2, limit)  # twice the pixels, half the steps
     assert auto_steps(model, 16, 16) == (AUTO_MAX_STEPS, limit)  # capped
-    assert auto_steps(model, 1, limit + 1) == (0, limit)  # over the limit: none
-    gpu = round(DEFAULT_STEPS * model.max_whole_pixels / (limit + 1))  # a GPU's limit is the one-piece size
-    assert auto_steps(model, 1, limit + 1, cuda=True) == (gpu, model.max_whole_pixels)
+    assert auto_steps(model, 1, limit) == (AUTO_MIN_STEPS, limit)  # the largest still refined
+    assert auto_steps(model, 1, limit + 1) == (0, limit)  # over it: none
+    gpu = DEFAULT_STEPS * model.max_whole_pixels  # a GPU's reference is the one-piece size
+    assert auto_steps(model, 1, limit + 1, cuda=True) == (round(gpu / (limit + 1)), gpu // AUTO_MIN_STEPS)
     assert auto_steps(deepsteg.create_model("lsb3"), 16, 16) == (0, 0)  # nothing to refine
 
 
@@ -262,7 +265,7 @@ def test_cli_cover_psnr(tmp_path: Path, make_png, monkeypatch) -> None:  # noqa:
     r = runner.invoke(app, [*base, "-o", str(tmp_path / "b.png"), "--cover-psnr", f"{own + 3:.2f}"])
     assert r.exit_code == 0, r.output
     assert float(psnr(read_image(tmp_path / "b.png"), read_image(cover))) >= own + 3 - 0.005  # the printed floor
-    monkeypatch.setattr(StegoPNet, "refine_auto_pixels", 32 * 32)
+    monkeypatch.setattr(StegoPNet, "refine_auto_pixels", 16 * 16)  # 48² would get under 20 steps
     for extra, msg in ((["--refine", "0", "--cover-psnr", "35"], "needs refinement steps"),
                        (["--cover-psnr", "95"], "between 10 and 60"),
                        (["--cover-psnr", "35"], "give --refine N"),  # auto: over the (patched) size limit

@@ -272,8 +272,8 @@ def hide(
     refine: Annotated[str, typer.Option(
         "--refine", help="Optimise the stego for the model's own revealer for N steps (the cover distortion kept "
                          "within the network's; README 'Refinement'). auto: steps for about half a minute on a CPU "
-                         "- 50 at the model's limit (StegoPNet: 0.5 MP; 1 MP on a GPU), up to 200 for smaller "
-                         "images - none above the limit, with a notice; 0: the network alone.")] =
+                         "- StegoPNet: 50 at 0.5 MP, 200 at 256x256, 20 at 1.3 MP, none above, with a notice (on a "
+                         "GPU: 50 at 1 MP) - 0: the network alone.")] =
     "auto",
     cover_psnr: CoverPsnrOpt = None,
 ) -> None:
@@ -354,8 +354,8 @@ def hide(
 
 def _refine_steps(value: str, net, cover, dev, needed: bool = False) -> int:  # noqa: ANN001 - model, tensor, device
     """--refine: 'auto' (:func:`deepsteg.refine.auto_steps`: about half a minute's steps for images up to the
-    model's limit on this device; 0 with a notice above it, or an error when ``needed`` by --cover-psnr), or a
-    number of steps."""
+    largest the model refines so on this device; 0 with a notice above it, or an error when ``needed`` by
+    --cover-psnr), or a number of steps."""
     from deepsteg.refine import DEFAULT_STEPS, auto_steps, check_refinable
 
     v = value.strip().lower()

@@ -38,9 +38,13 @@ from deepsteg.tiling import tile_grid
 
 #: Default number of refinement steps (CLI ``--refine``): most of the gain, measured on corpus/val (README).
 DEFAULT_STEPS = 50
-#: ``--refine auto`` spends about the time of DEFAULT_STEPS on the model's largest auto-refined image: smaller
-#: images get proportionally more steps, up to this many (StegoPNet at 256² on 2 CPU cores: 200 steps, ~13 s).
+#: ``--refine auto`` spends about the time of DEFAULT_STEPS on an image of the model's ``refine_auto_pixels``
+#: (half a minute on 2 CPU cores) on every size: smaller images get proportionally more steps, up to this many
+#: (StegoPNet at 256²: 200 steps, ~13 s) ...
 AUTO_MAX_STEPS = 200
+#: ... and larger ones fewer, down to this many (StegoPNet at 1024²: 25 steps, ~28 s, +3.6 to +5.3 dB on two val
+#: pairs); beyond that, none.
+AUTO_MIN_STEPS = 20
 #: Adam's step size in [0, 1] pixel units (≈ 0.5/255), decayed to zero by a cosine over the steps.
 DEFAULT_LR = 2e-3
 
@@ -56,16 +60,18 @@ def check_refinable(model, steps: int, name: str | None = None) -> None:  # noqa
 
 
 def auto_steps(model, h: int, w: int, cuda: bool = False) -> tuple[int, int]:  # noqa: ANN001 - an ImageHider
-    """``--refine auto`` for an h×w image: (steps, pixel limit). Images up to the model's limit (its
-    ``refine_auto_pixels`` on a CPU, ``max_whole_pixels`` on a GPU) get DEFAULT_STEPS × limit / pixels steps,
-    between DEFAULT_STEPS and AUTO_MAX_STEPS: about the same time for every size. 0 steps above the limit."""
+    """``--refine auto`` for an h×w image: (steps, the largest image auto refines). An image of the model's
+    reference size (``refine_auto_pixels`` on a CPU, ``max_whole_pixels`` on a GPU) gets DEFAULT_STEPS; others
+    DEFAULT_STEPS × reference / pixels, between AUTO_MIN_STEPS and AUTO_MAX_STEPS: about the same time for every
+    size. 0 steps for images that would get fewer than AUTO_MIN_STEPS."""
     if not getattr(model, "refinable", False):
         return 0, 0
-    limit = model.max_whole_pixels if cuda else min(model.refine_auto_pixels, model.max_whole_pixels)
-    pixels = h * w
-    if pixels > limit:
+    ref = model.max_whole_pixels if cuda else min(model.refine_auto_pixels, model.max_whole_pixels)
+    budget = DEFAULT_STEPS * ref  # pixel-steps
+    limit = budget // AUTO_MIN_STEPS
+    if h * w > limit:
         return 0, limit
-    return max(DEFAULT_STEPS, min(AUTO_MAX_STEPS, round(DEFAULT_STEPS * limit / pixels))), limit
+    return max(AUTO_MIN_STEPS, min(AUTO_MAX_STEPS, round(budget / (h * w)))), limit
 
 
 def _per_image_mse(a: Tensor, b: Tensor) -> Tensor:
@@ -262,5 +268,5 @@ def _refine(model, cover: Tensor, secrets: Sequence[Tensor], stego: Tensor | Non
     return (out[0] if squeeze else out), info
 
 
-__all__ = ["AUTO_MAX_STEPS", "DEFAULT_LR", "DEFAULT_STEPS", "auto_steps", "check_cover_psnr", "check_refinable",
-           "refine"]
+__all__ = ["AUTO_MAX_STEPS", "AUTO_MIN_STEPS", "DEFAULT_LR", "DEFAULT_STEPS", "auto_steps", "check_cover_psnr",
+           "check_refinable", "refine"]

@@ -69,9 +69,9 @@ class ImageHider(nn.Module):
     keyed: bool = False
     #: The reveal is differentiable in the stego, so :func:`deepsteg.refine.refine` can optimise a stego for it.
     refinable: bool = True
-    #: ``hide --refine auto`` on a CPU refines images up to this many pixels (50 steps there, about 25-30 s on 2
-    #: cores; smaller images get more steps in about the same time: :func:`deepsteg.refine.auto_steps`). Set from
-    #: each model's measured cost per step; on a GPU the limit is ``max_whole_pixels``.
+    #: ``hide --refine auto`` on a CPU gives an image of this many pixels 50 steps (about 25-30 s on 2 cores) and
+    #: other sizes as many steps as fit in about the same time, 20 to 200 (:func:`deepsteg.refine.auto_steps`).
+    #: Set from each model's measured cost per step; on a GPU the reference is ``max_whole_pixels``.
     refine_auto_pixels: int = 512 * 1024
 
     def __init__(self, config: Any) -> None:
