@@ -129,8 +129,7 @@ def _refine_window(model, cover: Tensor, secrets: Sequence[Tensor],  # noqa: ANN
     best = start.detach().clone()
     for t in range(steps + 1):
         stego_q = quantize(to_stego(param), straight_through=True)
-        revealed = model._reveal_padded(stego_q, key)
-        err = sum(_per_image_mse(in_core(r), in_core(s)) for r, s in zip(revealed, secrets))
+        err = _reveal_err(model, stego_q, secrets, key, in_core)
         with torch.no_grad():  # the receiver's error for this 8-bit stego: keep each image's best
             better = err.detach() < best_err
             if strict:
