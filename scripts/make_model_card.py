@@ -96,6 +96,13 @@ def spot_check(name: str, weights: Path | None, val: Path, refine: str = "0") ->
     return out
 
 
+def optimiser_name(model: torch.nn.Module) -> str:
+    """The main optimiser's name as the papers write it (a group given as a bare parameter list is Adam)."""
+    spec = model.optimizer_groups(model.stages()[0][0]).get("main")
+    kind = spec.get("optimizer", "adam") if isinstance(spec, dict) else "adam"
+    return {"adam": "Adam", "adamax": "AdaMax", "adamw": "AdamW", "sgd": "SGD"}.get(kind, kind)
+
+
 def fmt(m: dict, k: str) -> str:
     v = m[k]
     if "ssim" in k or k == "decoded_rate":
@@ -203,7 +210,7 @@ def main() -> None:
         f"* Data: {args.data_desc}, random {cfg['crop']}×{cfg['crop']} "
         "crops with flips and 90° rotations, cover and secret from different photos.",
         f"* Steps: {stats['steps']:,} × batch {cfg['batch_size'] * stats['world']} = "
-        f"{stats['steps'] * cfg['batch_size'] * stats['world']:,} cover/secret pairs; Adam lr "
+        f"{stats['steps'] * cfg['batch_size'] * stats['world']:,} cover/secret pairs; {optimiser_name(model)} lr "
         f"{cfg['lr'] or model.config.lr:g}, {cfg['schedule']} decay to ×{cfg['min_lr_ratio']}; seed {cfg['seed']}.",
         *([f"* Schedule note: {stats['schedule_change']}"] if stats["schedule_change"] else []),
         *([f"* Started from: {init_md} (weights of an earlier run; the steps above are this run's only)."

@@ -110,6 +110,19 @@ def test_cpu_steps_lower_the_reveal_loss_and_the_round_stage_runs(image_folder: 
     assert {r["stage"] for r in rows} == {"float", "round"}
 
 
+def test_constraint_weights_warm_up_then_ramp() -> None:
+    """The container's loss weights: the floor during the warm-up, a linear ramp, then full; the paper's schedule
+    (warmup 0) and the rounded stage always use the full weights."""
+    m = deepsteg.create_model("isn", blocks=1, growth=4, warmup=0.1, warmup_floor=0.03, ramp=0.4)
+    w = m.constraint_weight
+    assert w("float", 0.0) == w("float", 0.1) == pytest.approx(0.03)
+    assert w("float", 0.3) == pytest.approx(0.03 + 0.97 * 0.5)
+    assert w("float", 0.5) == w("float", 0.9) == w("round", 0.0) == 1.0
+    old = deepsteg.create_model("isn", blocks=1, growth=4, warmup=0.1)  # default: reveal alone, ramp as long
+    assert old.constraint_weight("float", 0.05) == 0.0 and old.constraint_weight("float", 0.15) == pytest.approx(0.5)
+    assert deepsteg.create_model("isn", blocks=1, growth=4, warmup=0.0).constraint_weight("float", 0.0) == 1.0
+
+
 def test_keyed_reveal_depends_on_the_passphrase() -> None:
     """(That a *trained* keyed model reveals ≥ 10 dB worse under a wrong passphrase needs real training; see the
     issue note.) Here: hide and reveal both use the key's texture, and another key reveals something else."""

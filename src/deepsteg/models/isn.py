@@ -20,11 +20,15 @@ Beyond the paper, each a config field:
   on the key while each block stays exactly invertible. During training each image gets its own random texture,
   and the reveal under *another* image's texture is pushed towards flat grey (``alpha_wrong``), so that only the
   right passphrase reveals.
-* ``warmup``: for the first 5 % of the float stage only the reveal loss L_hi is trained, then α_co, α_z, α_ho
-  (and the keyed mode's α_wrong) ramp up linearly over as many steps. From the start, L_co, L_z and L_ho are all minimised by a network that
+* ``warmup``: for the first 5 % of the float stage only the reveal loss L_hi is trained (or, with
+  ``warmup_floor`` > 0, the other terms at that fraction of their weight), then α_co, α_z, α_ho (and the keyed
+  mode's α_wrong) ramp up linearly over as many steps (or over ``ramp``). From the start, L_co, L_z and L_ho are all minimised by a network that
   leaves the host alone and squashes the hidden branch (the exp(·) scale lets it), a saddle in which the reveal
   never starts learning; our CPU runs sat there at L_hi ≈ 0.25 for hundreds of steps, and learnt at once without
-  them. (``warmup = 0`` is the paper's schedule.)
+  them. (``warmup = 0`` is the paper's schedule.) With no constraint at all, though, the warm-up lets the container
+  drift far from the host (MSE ≈ 1), and a short ramp then removes the hidden image again (L_hi back at 0.24); a
+  small floor (0.03, so α_co ≈ 1) keeps the container near the host while the reveal forms, and a long ramp
+  (30 % of the stage) keeps it — the settings of the shipped ``isn`` weights (see its model card).
 * ``last_init``: the dense blocks' last convolutions start at 0.1 × a Kaiming initialisation rather than exactly
   zero, so gradients reach φ from the first step.
 * ``fused`` dense blocks (preallocated concatenation buffer at inference) — the same arithmetic; off by default,
@@ -68,7 +72,9 @@ class IsnConfig:
     lr: float = 2e-4
     fused: bool = False  # the preallocated-buffer dense blocks: not faster on our CPU (scripts/benchmark_isn.py)
     last_init: float = 0.1  # scale of the dense blocks' last-layer initialisation (0: exact identity at start)
-    warmup: float = 0.05  # fraction of the float stage trained on the reveal loss alone, then as long a ramp
+    warmup: float = 0.05  # fraction of the float stage trained mostly on the reveal loss, then a ramp
+    warmup_floor: float = 0.0  # the constraint weights' fraction during the warm-up (0: the reveal loss alone)
+    ramp: float | None = None  # fraction of the float stage over which they ramp up to 1 (None: as long as warmup)
 
 
 def seed_from_passphrase(passphrase: str) -> int:
@@ -158,6 +164,16 @@ class Isn(ImageHider):
     def optimizer_groups(self, stage: str) -> dict:
         return {"main": {"params": list(self.parameters()), "optimizer": "adamax"}}
 
+    def constraint_weight(self, stage: str, progress: float) -> float:
+        """The factor on α_co, α_z, α_ho (and α_wrong): ``warmup_floor`` for the first ``warmup`` of the float
+        stage (reveal first), then a linear ramp to 1 over ``ramp`` (default: as long again); 1 afterwards."""
+        cfg = self.config
+        if stage != "float" or cfg.warmup <= 0:
+            return 1.0
+        length = cfg.warmup if cfg.ramp is None else cfg.ramp
+        up = min(1.0, max(0.0, (progress - cfg.warmup) / max(length, 1e-9)))
+        return cfg.warmup_floor + (1.0 - cfg.warmup_floor) * up
+
     def training_step(self, batch: dict[str, Tensor], ctx: StepContext) -> dict[str, float]:
         cfg = self.config
         cover = batch["cover"].float()
@@ -177,9 +193,7 @@ class Isn(ImageHider):
         l_z = F.mse_loss(z_hat, z)  # eq. 7
         l_ho = F.l1_loss(x_hat[:, :3], cover)  # eq. 7, l1 backward
         l_hi = F.l1_loss(x_hat[:, 3:], hidden)  # eq. 6
-        ramp = 1.0
-        if ctx.stage == "float" and cfg.warmup > 0:  # reveal first, then constrain the container
-            ramp = min(1.0, max(0.0, ctx.stage_progress / cfg.warmup - 1.0))
+        ramp = self.constraint_weight(ctx.stage, ctx.stage_progress)
         loss = ramp * (cfg.alpha_co * l_co + cfg.alpha_z * l_z + cfg.alpha_ho * l_ho) + cfg.alpha_hi * l_hi  # eq. 8
         logs = {"l_co": float(l_co.detach()), "l_z": float(l_z.detach()), "l_ho": float(l_ho.detach()),
                 "l_hi": float(l_hi.detach())}
