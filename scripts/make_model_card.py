@@ -97,10 +97,10 @@ def spot_check(name: str, weights: Path | None, val: Path, refine: str = "0") ->
 
 
 def optimiser_name(model: torch.nn.Module) -> str:
-    """The main optimiser's name as the papers write it (a group given as a bare parameter list is Adam)."""
+    """The main optimiser's name as the papers write it (the trainer's default for a group is Adam)."""
     spec = model.optimizer_groups(model.stages()[0][0]).get("main")
     kind = spec.get("optimizer", "adam") if isinstance(spec, dict) else "adam"
-    return {"adam": "Adam", "adamax": "AdaMax", "adamw": "AdamW", "sgd": "SGD"}.get(kind, kind)
+    return {"adam": "Adam", "adamax": "AdaMax", "sgd": "SGD"}.get(kind, kind)
 
 
 def fmt(m: dict, k: str) -> str:

@@ -22,13 +22,13 @@ Beyond the paper, each a config field:
   right passphrase reveals.
 * ``warmup``: for the first 5 % of the float stage only the reveal loss L_hi is trained (or, with
   ``warmup_floor`` > 0, the other terms at that fraction of their weight), then α_co, α_z, α_ho (and the keyed
-  mode's α_wrong) ramp up linearly over as many steps (or over ``ramp``). From the start, L_co, L_z and L_ho are all minimised by a network that
-  leaves the host alone and squashes the hidden branch (the exp(·) scale lets it), a saddle in which the reveal
-  never starts learning; our CPU runs sat there at L_hi ≈ 0.25 for hundreds of steps, and learnt at once without
-  them. (``warmup = 0`` is the paper's schedule.) With no constraint at all, though, the warm-up lets the container
-  drift far from the host (MSE ≈ 1), and a short ramp then removes the hidden image again (L_hi back at 0.24); a
-  small floor (0.03, so α_co ≈ 1) keeps the container near the host while the reveal forms, and a long ramp
-  (30 % of the stage) keeps it — the settings of the shipped ``isn`` weights (see its model card).
+  mode's α_wrong) ramp up linearly over as many steps (or over ``ramp``). From the start, L_co, L_z and L_ho are
+  all minimised by a network that leaves the host alone and squashes the hidden branch (the exp(·) scale lets it),
+  a saddle in which the reveal never starts learning; our CPU runs sat there at L_hi ≈ 0.25 for hundreds of steps,
+  and learnt at once without them. (``warmup = 0`` is the paper's schedule.) With no constraint at all, though,
+  the warm-up lets the container drift far from the host (MSE ≈ 1), and a short ramp then removes the hidden image
+  again (L_hi back at 0.24); a small floor (0.03, so α_co ≈ 1) keeps the container near the host while the reveal
+  forms, and a long ramp (30 % of the stage) keeps it — the settings of the CPU run in ``docs/isn-cpu-run/``.
 * ``last_init``: the dense blocks' last convolutions start at 0.1 × a Kaiming initialisation rather than exactly
   zero, so gradients reach φ from the first step.
 * ``fused`` dense blocks (preallocated concatenation buffer at inference) — the same arithmetic; off by default,
@@ -193,15 +193,15 @@ class Isn(ImageHider):
         l_z = F.mse_loss(z_hat, z)  # eq. 7
         l_ho = F.l1_loss(x_hat[:, :3], cover)  # eq. 7, l1 backward
         l_hi = F.l1_loss(x_hat[:, 3:], hidden)  # eq. 6
-        ramp = self.constraint_weight(ctx.stage, ctx.stage_progress)
-        loss = ramp * (cfg.alpha_co * l_co + cfg.alpha_z * l_z + cfg.alpha_ho * l_ho) + cfg.alpha_hi * l_hi  # eq. 8
+        weight = self.constraint_weight(ctx.stage, ctx.stage_progress)
+        loss = weight * (cfg.alpha_co * l_co + cfg.alpha_z * l_z + cfg.alpha_ho * l_ho) + cfg.alpha_hi * l_hi  # eq. 8
         logs = {"l_co": float(l_co.detach()), "l_z": float(l_z.detach()), "l_ho": float(l_ho.detach()),
                 "l_hi": float(l_hi.detach())}
         if key is not None and n > 1 and cfg.alpha_wrong > 0:
             wrong = key.roll(1, 0)  # another image's key: its reveal should show nothing
             x_wrong = self.inverse_map(torch.cat([seen, wrong.repeat(1, k, 1, 1)], 1), wrong)
             l_wrong = F.l1_loss(x_wrong[:, 3:], torch.full_like(hidden, 0.5))
-            loss = loss + ramp * cfg.alpha_wrong * l_wrong
+            loss = loss + weight * cfg.alpha_wrong * l_wrong
             logs["l_wrong"] = float(l_wrong.detach())
         ctx.optimize("main", loss)
         logs["loss"] = float(loss.detach())
