@@ -256,6 +256,23 @@ def test_evaluate_keeps_stegos_across_filesystems(image_folder: Path, tmp_path: 
     assert len(res.rows) == 6 and sorted(p.name for p in keep.iterdir()) == [f"{i}.png" for i in range(6)]
 
 
+def test_evaluate_skips_an_unreadable_file_and_pairs_the_rest_as_without_it(image_folder: Path) -> None:
+    """One broken file in a folder of photos once aborted evaluate partway (after minutes of work). It is now
+    skipped with a notice, and the figures are exactly those of the folder without it."""
+    from deepsteg.evaluate import evaluate_folder
+
+    model = deepsteg.create_model("lsb3")
+    clean = evaluate_folder(model, image_folder, size=32)
+    (image_folder / "im2b.png").write_bytes(b"\x89PNG\r\n\x1a\n but nothing after the signature")
+    with pytest.warns(deepsteg.io.DeepstegNotice, match=r"im2b\.png: .*; skipped"):
+        res = evaluate_folder(model, image_folder, size=32)
+    assert [p.name for p in res.files] == [f"im{i}.png" for i in range(6)]
+    assert [(r["cover"], r["secrets"], r["secret_psnr"]) for r in res.rows] == \
+        [(r["cover"], r["secrets"], r["secret_psnr"]) for r in clean.rows]
+    r = _run("evaluate", "--model", "lsb3", "--data", image_folder, "--size", "32")
+    assert r.exit_code == 0 and "im2b.png" in r.stderr and "skipped" in r.stderr, r.output
+
+
 def test_evaluate_refuses_too_few_images_for_a_multi_secret_model(tmp_path: Path, make_png) -> None:
     """isn-4 on 3 images would have to hide the cover in itself: a clear error instead of a silent, wrong figure."""
     from deepsteg.evaluate import evaluate_folder

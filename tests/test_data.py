@@ -99,3 +99,19 @@ def test_step_batch_sampler_resumes_and_splits_ranks() -> None:
     r0, r1 = list(StepBatchSampler(0, 3, 2, rank=0, world=2)), list(StepBatchSampler(0, 3, 2, rank=1, world=2))
     flat0, flat1 = sum(r0, []), sum(r1, [])
     assert not set(flat0) & set(flat1) and sorted(flat0 + flat1) == list(range(12))
+
+
+def test_bank_skips_a_stray_non_image_in_a_folder_but_refuses_one_named(tmp_path: Path) -> None:
+    """A text file saved as .jpg in the training folder is dropped up front (with a notice), not met at step 9,000."""
+    import pytest
+
+    from deepsteg.errors import ImageReadError
+    from deepsteg.io import DeepstegNotice
+
+    folder = _flat_folder(tmp_path, n=3)
+    (folder / "f1b.jpg").write_text("not a picture")
+    with pytest.warns(DeepstegNotice, match=r"f1b\.jpg: not an image .*; skipped"):
+        bank = ImageBank(folder)
+    assert [p.name for p in bank.paths] == ["f0.png", "f1.png", "f2.png"]
+    with pytest.raises(ImageReadError, match=r"f1b\.jpg: not an image"):
+        ImageBank([folder / "f0.png", folder / "f1b.jpg"])

@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 
 from deepsteg.errors import ImageReadError, ImageWriteError
-from deepsteg.io import DeepstegNotice, check_output_path, fit_to, quantize, read_image, to_uint8, write_png
+from deepsteg.io import (DeepstegNotice, check_output_path, fit_to, probe_image, quantize, read_image, readable_images,
+                         to_uint8, write_png)
 from tests.conftest import natural_like
 
 
@@ -236,6 +237,25 @@ def test_read_errors_are_clear(tmp_path: Path) -> None:
     (tmp_path / "trunc.png").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
     with pytest.raises(ImageReadError, match="truncated"):
         read_image(tmp_path / "trunc.png")
+
+
+def test_probe_reads_the_header_only_and_refuses_what_read_image_refuses(tmp_path: Path) -> None:
+    """probe_image is the cheap pre-check of folder commands: same errors as read_image for a non-image, a missing
+    file or a bomb, the size for a good one; readable_images drops the refused with a notice naming each."""
+    Image.fromarray(natural_like(24, 40)).save(tmp_path / "ok.png")
+    assert probe_image(tmp_path / "ok.png") == (40, 24)
+    (tmp_path / "t.jpg").write_text("hello, not an image")
+    (tmp_path / "bomb.png").write_bytes(_raw_png(200_000, 200_000, 8, 2, None))
+    for bad, msg in [("t.jpg", "not an image"), ("nope.png", "no such file"), ("bomb.png", "MP limit")]:
+        with pytest.raises(ImageReadError, match=msg):
+            probe_image(tmp_path / bad)
+        with pytest.raises(ImageReadError, match=msg):
+            read_image(tmp_path / bad)
+    with pytest.warns(DeepstegNotice) as seen:
+        kept = readable_images([tmp_path / "t.jpg", tmp_path / "ok.png", tmp_path / "bomb.png"])
+    assert kept == [tmp_path / "ok.png"]
+    assert [str(w.message).split(":")[0] for w in seen] == [str(tmp_path / "t.jpg"), str(tmp_path / "bomb.png")]
+    assert all(str(w.message).endswith("; skipped") for w in seen)
 
 
 def test_decompression_bomb_refused_before_decoding(tmp_path: Path) -> None:

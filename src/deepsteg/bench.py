@@ -242,9 +242,10 @@ def bench_model(name: str, cfg: BenchConfig, work: Path, figs: Path, progress: b
     label, fname = row_label(name, cfg.refine), name + (f"-refine{cfg.refine}" if cfg.refine else "")
     stego_dir = work / fname
     stego_dir.mkdir(parents=True, exist_ok=True)
-    ev = evaluate_folder(model, cfg.data, size=cfg.size, limit=cfg.limit, progress=progress, device=device,
-                         keep_dir=stego_dir, refine_steps=cfg.refine).summary()
-    files = list_images(cfg.data)[:ev["n"]]
+    result = evaluate_folder(model, cfg.data, size=cfg.size, limit=cfg.limit, progress=progress, device=device,
+                             keep_dir=stego_dir, refine_steps=cfg.refine)
+    ev, all_files = result.summary(), result.files  # the images evaluate paired (unreadable ones skipped)
+    files = all_files[:ev["n"]]
     covers = [as_rgb_uint8(centre_crop(read_image(f), cfg.size)) for f in files]
     stegos = [as_rgb_uint8(read_image(stego_dir / f"{i}.png")) for i in range(len(files))]
     res: dict[str, Any] = {"model": label, "quality": {k: v for k, v in ev.items() if k != "images"},
@@ -303,8 +304,8 @@ def bench_model(name: str, cfg: BenchConfig, work: Path, figs: Path, progress: b
     if not isinstance(model, MessageModel):
         from deepsteg.data import pair_indices
 
-        j = pair_indices(0, len(list_images(cfg.data)), model.num_secrets)[0]
-        secret = model.as_secret(centre_crop(read_image(list_images(cfg.data)[j]), cfg.size))[None].to(device)
+        j = pair_indices(0, len(all_files), model.num_secrets)[0]
+        secret = model.as_secret(centre_crop(read_image(all_files[j]), cfg.size))[None].to(device)
         key = EVAL_KEY if model.keyed else None
         with torch.inference_mode():
             rev = model.reveal(read_image(stego_dir / "0.png")[None].to(device), key=key)[0]

@@ -20,7 +20,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
 from deepsteg.errors import ImageReadError
-from deepsteg.io import list_images, read_image
+from deepsteg.io import list_images, probe_image, read_image, readable_images
 
 #: Decoded images are kept in memory (as uint8) while they fit in this many bytes.
 CACHE_BYTES = int(os.environ.get("DEEPSTEG_CACHE_BYTES", 4 * 1024**3))
@@ -57,7 +57,11 @@ class ImageBank:
             p = Path(s)
             if not p.exists():
                 raise ImageReadError(f"{p}: no such directory or file")
-            paths.extend(list_images(p) if p.is_dir() else [p])
+            if p.is_dir():  # a stray non-image in a folder is skipped with a notice, not fatal mid-run
+                paths.extend(readable_images(list_images(p)))
+            else:  # a file named on purpose must be an image: refuse it now rather than at its first crop
+                probe_image(p)
+                paths.append(p)
         if not paths:
             raise ImageReadError(f"no images found in {', '.join(map(str, sources))}")
         self.paths = paths

@@ -23,7 +23,7 @@ import torch
 from deepsteg import metrics
 from deepsteg.data import centre_crop, pair_indices
 from deepsteg.errors import ImageReadError
-from deepsteg.io import list_images, notice, quantize, read_image, write_png
+from deepsteg.io import list_images, notice, quantize, read_image, readable_images, write_png
 from deepsteg.models.base import ImageHider
 from deepsteg.models.message import MessageModel
 from deepsteg.refine import check_cover_psnr, check_refinable, refine
@@ -42,6 +42,7 @@ class EvalResult:
     seconds: float = 0.0
     refine: int = 0  # refinement steps per stego (0: the network alone)
     cover_psnr_budget: float | None = None  # refinement's cover PSNR floor (None: the network's own distortion)
+    files: list[Path] = field(default_factory=list)  # the readable images, in pairing order (rows use the first n)
 
     def means(self) -> dict[str, float]:
         keys = [k for k in self.rows[0] if isinstance(self.rows[0][k], float)] if self.rows else []
@@ -85,10 +86,10 @@ def evaluate_folder(
     check_refinable(model, refine_steps)
     check_cover_psnr(cover_psnr, refine_steps)
     folders = [folders] if isinstance(folders, (str, os.PathLike)) else list(folders)
-    files = list_images(*folders)
+    files = readable_images(list_images(*folders))  # a stray non-image is skipped (with a notice), not fatal later
     n = len(files)
     if n < 2:
-        raise ImageReadError(f"evaluate needs at least 2 images in {', '.join(map(str, folders))}; found {n}")
+        raise ImageReadError(f"evaluate needs at least 2 readable images in {', '.join(map(str, folders))}; found {n}")
     if isinstance(model, MessageModel):
         return _evaluate_messages(model, files, size, limit, progress, device, keep_dir)
     k = model.num_secrets
@@ -96,7 +97,7 @@ def evaluate_folder(
         raise ImageReadError(f"{model.model_name} hides {k} images: evaluate needs at least {k + 1} images (a cover "
                              f"and {k} different secrets) in {', '.join(map(str, folders))}; found {n}")
     model.eval()
-    result = EvalResult(model.model_name, size, refine=refine_steps, cover_psnr_budget=cover_psnr)
+    result = EvalResult(model.model_name, size, refine=refine_steps, cover_psnr_budget=cover_psnr, files=files)
     count = n if limit is None else min(n, limit)
     it = range(count)
     if progress:
@@ -178,7 +179,7 @@ def _evaluate_messages(model: MessageModel, files: list[Path], size: int, limit:
     from deepsteg.payload import PayloadError, capacity_bytes, hide_bytes, reveal_bytes
 
     model.eval()
-    result = EvalResult(model.model_name, size)
+    result = EvalResult(model.model_name, size, files=files)
     count = len(files) if limit is None else min(len(files), limit)
     it = range(count)
     if progress:

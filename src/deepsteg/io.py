@@ -7,11 +7,12 @@ figure computed on ``quantize(stego)`` is the figure a receiver of the PNG file 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -152,38 +153,15 @@ def _open_unlimited(p: Path) -> Image.Image:
             Image.MAX_IMAGE_PIXELS = saved
 
 
-def read_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> Tensor:
-    """Read an image file as a 3×H×W float32 RGB tensor in [0, 1].
-
-    Grey, palette and 16-bit images become RGB; alpha is dropped with a notice; EXIF orientation is applied.
-    Raises :class:`ImageReadError` (one clear sentence) for a missing, truncated, unknown or oversized file.
-    """
-    p = Path(path)
-    limit = _max_pixels() if max_pixels is None else max_pixels
+@contextlib.contextmanager
+def _read_errors(p: Path) -> Iterator[None]:
+    """Turn every way a file can fail to decode (Pillow raises a dozen types) into one clear ImageReadError."""
     if not p.exists():
         raise ImageReadError(f"{p}: no such file")
     if p.is_dir():
         raise ImageReadError(f"{p}: is a directory, not an image")
     try:
-        with _open_unlimited(p) as im:
-            w, h = im.size
-            if w * h > limit:
-                raise ImageReadError(
-                    f"{p}: declares {w}×{h} pixels ({w * h / 1e6:.0f} MP), over the {limit / 1e6:.0f} MP limit "
-                    "(a decompression bomb or a mistake; raise DEEPSTEG_MAX_PIXELS if it is real)"
-                )
-            fmt = im.format
-            if getattr(im, "n_frames", 1) > 1:  # animated GIF/WebP/PNG, multi-page TIFF
-                notice(f"{p.name}: {im.n_frames} frames or pages; only the first is used")
-            if fmt == "PNG" and _png_16bit_colour(p):
-                arr = _exif_orient(_read_png16(p, p.name), im, p.name)
-            else:
-                im.load()
-                try:
-                    im = ImageOps.exif_transpose(im)
-                except Exception:  # malformed EXIF must not make a readable image unreadable
-                    notice(f"{p.name}: unreadable EXIF orientation ignored")
-                arr = _to_rgb_array(im, p.name, fmt)
+        yield
     except ImageReadError:
         raise
     except Image.DecompressionBombError as e:
@@ -194,6 +172,67 @@ def read_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> T
         raise ImageReadError(f"{p}: permission denied") from None
     except Exception as e:  # OSError, SyntaxError, ValueError, zlib/png errors from broken files
         raise ImageReadError(f"{p}: truncated or corrupt image ({e})") from None
+
+
+def _check_pixels(p: Path, w: int, h: int, limit: int) -> None:
+    if w * h > limit:
+        raise ImageReadError(
+            f"{p}: declares {w}×{h} pixels ({w * h / 1e6:.0f} MP), over the {limit / 1e6:.0f} MP limit "
+            "(a decompression bomb or a mistake; raise DEEPSTEG_MAX_PIXELS if it is real)"
+        )
+
+
+def probe_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> tuple[int, int]:
+    """``(width, height)`` from the file's header alone, or :class:`ImageReadError` as :func:`read_image` would
+    raise it. Folder commands call it first, so that a stray non-image is skipped before pairing, not met (and
+    fatal) halfway through a long run; a file whose header is fine but whose pixels are truncated still fails
+    in :func:`read_image`."""
+    p = Path(path)
+    limit = _max_pixels() if max_pixels is None else max_pixels
+    with _read_errors(p), _open_unlimited(p) as im:
+        w, h = im.size
+        _check_pixels(p, w, h, limit)
+    if w == 0 or h == 0:
+        raise ImageReadError(f"{p}: image has no pixels")
+    return w, h
+
+
+def readable_images(files: Iterable[Path]) -> list[Path]:
+    """``files`` less those :func:`probe_image` refuses, each refusal told as a notice ("…; skipped")."""
+    ok: list[Path] = []
+    for f in files:
+        try:
+            probe_image(f)
+        except ImageReadError as e:
+            notice(f"{e}; skipped")
+            continue
+        ok.append(f)
+    return ok
+
+
+def read_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> Tensor:
+    """Read an image file as a 3×H×W float32 RGB tensor in [0, 1].
+
+    Grey, palette and 16-bit images become RGB; alpha is dropped with a notice; EXIF orientation is applied.
+    Raises :class:`ImageReadError` (one clear sentence) for a missing, truncated, unknown or oversized file.
+    """
+    p = Path(path)
+    limit = _max_pixels() if max_pixels is None else max_pixels
+    with _read_errors(p), _open_unlimited(p) as im:
+        w, h = im.size
+        _check_pixels(p, w, h, limit)
+        fmt = im.format
+        if getattr(im, "n_frames", 1) > 1:  # animated GIF/WebP/PNG, multi-page TIFF
+            notice(f"{p.name}: {im.n_frames} frames or pages; only the first is used")
+        if fmt == "PNG" and _png_16bit_colour(p):
+            arr = _exif_orient(_read_png16(p, p.name), im, p.name)
+        else:
+            im.load()
+            try:
+                im = ImageOps.exif_transpose(im)
+            except Exception:  # malformed EXIF must not make a readable image unreadable
+                notice(f"{p.name}: unreadable EXIF orientation ignored")
+            arr = _to_rgb_array(im, p.name, fmt)
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ImageReadError(f"{p}: image has no pixels")
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
