@@ -174,12 +174,18 @@ def _read_errors(p: Path) -> Iterator[None]:
         raise ImageReadError(f"{p}: truncated or corrupt image ({e})") from None
 
 
-def _check_pixels(p: Path, w: int, h: int, limit: int) -> None:
-    if w * h > limit:
-        raise ImageReadError(
-            f"{p}: declares {w}×{h} pixels ({w * h / 1e6:.0f} MP), over the {limit / 1e6:.0f} MP limit "
-            "(a decompression bomb or a mistake; raise DEEPSTEG_MAX_PIXELS if it is real)"
-        )
+@contextlib.contextmanager
+def _open_checked(p: Path, max_pixels: int | None) -> Iterator[Image.Image]:
+    """The opened image, its header checked against the pixel limit; any failure inside is an ImageReadError."""
+    limit = _max_pixels() if max_pixels is None else max_pixels
+    with _read_errors(p), _open_unlimited(p) as im:
+        w, h = im.size
+        if w * h > limit:
+            raise ImageReadError(
+                f"{p}: declares {w}×{h} pixels ({w * h / 1e6:.0f} MP), over the {limit / 1e6:.0f} MP limit "
+                "(a decompression bomb or a mistake; raise DEEPSTEG_MAX_PIXELS if it is real)"
+            )
+        yield im
 
 
 def probe_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> tuple[int, int]:
@@ -188,10 +194,8 @@ def probe_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> 
     fatal) halfway through a long run; a file whose header is fine but whose pixels are truncated still fails
     in :func:`read_image`."""
     p = Path(path)
-    limit = _max_pixels() if max_pixels is None else max_pixels
-    with _read_errors(p), _open_unlimited(p) as im:
+    with _open_checked(p, max_pixels) as im:
         w, h = im.size
-        _check_pixels(p, w, h, limit)
     if w == 0 or h == 0:
         raise ImageReadError(f"{p}: image has no pixels")
     return w, h
@@ -217,10 +221,7 @@ def read_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> T
     Raises :class:`ImageReadError` (one clear sentence) for a missing, truncated, unknown or oversized file.
     """
     p = Path(path)
-    limit = _max_pixels() if max_pixels is None else max_pixels
-    with _read_errors(p), _open_unlimited(p) as im:
-        w, h = im.size
-        _check_pixels(p, w, h, limit)
+    with _open_checked(p, max_pixels) as im:
         fmt = im.format
         if getattr(im, "n_frames", 1) > 1:  # animated GIF/WebP/PNG, multi-page TIFF
             notice(f"{p.name}: {im.n_frames} frames or pages; only the first is used")
