@@ -149,6 +149,23 @@ def test_bench_update_rebenches_only_the_named_models(image_folder: Path, tmp_pa
     assert none.exit_code == 1 and "no earlier report" in none.stderr
 
 
+def test_bench_counts_only_readable_images_towards_its_minimum(tmp_path: Path, make_png) -> None:
+    """Three photos and a stray non-image are refused as three, not accepted as four (the evaluation would skip
+    the stray file and bench three); a fourth real photo makes the same folder benchable."""
+    d = tmp_path / "imgs"
+    for i in range(3):
+        make_png(f"im{i}.png", 40, 48, seed=i, folder=d)
+    (d / "notes.png").write_bytes(b"not an image at all")
+    args = ["bench", "--models", "lsb3", "--data", str(d), "--out", str(tmp_path / "report"), "--size", "32",
+            "--features", "none", "--deep", "none", "--device", "cpu"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 1 and "at least 4 readable images, found 3" in r.stderr, r.output
+    make_png("im3.png", 40, 48, seed=3, folder=d)
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "notes.png" in r.stderr and "skipped" in r.stderr
+
+
 def test_save_figure_palette_is_smaller_and_faithful(tmp_path: Path) -> None:
     """Figures are written atomically; the palette form is much smaller than full colour, with the same size and
     (for a line plot and a photo-like residual panel) pixels close to the full-colour rendering."""

@@ -43,9 +43,9 @@ import torch
 from deepsteg.analysis import DEFAULT_DETECTORS, as_rgb_uint8, roc_auc, score_image
 from deepsteg.analysis.roc import p_e
 from deepsteg.data import centre_crop
-from deepsteg.errors import DeepstegError
+from deepsteg.errors import DeepstegError, ImageReadError
 from deepsteg.evaluate import EVAL_KEY, evaluate_folder
-from deepsteg.io import atomic_write_bytes, list_images, quantize, read_image
+from deepsteg.io import atomic_write_bytes, list_images, probe_image, quantize, read_image
 from deepsteg.models.message import MessageModel
 from deepsteg.refine import check_refinable, refine
 
@@ -457,8 +457,9 @@ def run_bench(cfg: BenchConfig, command: str = "deepsteg bench", progress: bool 
         if not has_pretrained(m):
             raise DeepstegError(f"{m} has no shipped weights to bench")
         check_refinable(get_entry(m).builder, cfg.refine, m)
-    if len(list_images(cfg.data)) < 4:
-        raise DeepstegError(f"{cfg.data}: bench needs at least 4 images")
+    n = _count_readable(cfg.data)
+    if n < 4:
+        raise DeepstegError(f"{cfg.data}: bench needs at least 4 readable images, found {n}")
     kept = _previous_results(cfg) if cfg.update else []
     figs = cfg.out / "figures"
     figs.mkdir(parents=True, exist_ok=True)
@@ -482,6 +483,19 @@ def run_bench(cfg: BenchConfig, command: str = "deepsteg bench", progress: bool 
         results = merged
     write_report(results, cfg, command)
     return results
+
+
+def _count_readable(folder: Path) -> int:
+    """How many images in ``folder`` the evaluation will use: unreadable files are skipped there (with a notice,
+    told once per model), so they must not count towards the minimum here either."""
+    n = 0
+    for f in list_images(folder):
+        try:
+            probe_image(f)
+        except ImageReadError:
+            continue
+        n += 1
+    return n
 
 
 def _previous_results(cfg: BenchConfig) -> list[dict[str, Any]]:
